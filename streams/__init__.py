@@ -1,0 +1,1 @@
+"""The Faust app, the pipeline's topics and its versioned event records."""

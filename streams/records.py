@@ -1,0 +1,178 @@
+"""Versioned, past-tense events carried by the pipeline's topics.
+
+Records are pydantic models serialised with orjson. Every record names its type and schema
+version, so a consumer can reject an unknown version with a clear reason instead of guessing.
+Records carry references to media (paths, blob URIs), never pixels.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal, TypeVar
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from streams.errors import MalformedEvent, UnknownEventVersion
+
+Seconds = Annotated[float, Field(ge=0)]
+Score = Annotated[float, Field(ge=0, le=1)]
+Box = tuple[float, float, float, float]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _new_id() -> str:
+    return uuid.uuid4().hex
+
+
+class Event(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    version: Literal[1] = 1
+    event_id: str = Field(default_factory=_new_id)
+    occurred_at: datetime = Field(default_factory=_now)
+    video_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
+
+
+class VideoUploaded(Event):
+    type: Literal["VideoUploaded"] = "VideoUploaded"
+    source: str = Field(min_length=1, max_length=2048)
+    size_bytes: int = Field(ge=0)
+    content_hash: str = Field(min_length=16, max_length=128)
+    providers: tuple[str, ...] = ("local",)
+    chunk_seconds: float | None = Field(default=None, gt=0)
+
+
+class KeyframeRef(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    time: Seconds
+    uri: str
+    width: int = Field(gt=0)
+    height: int = Field(gt=0)
+
+
+class ChunkSpan(BaseModel):
+    """The moment a chunk covers, shared by every per-chunk event."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    source: str
+    chunk_index: int = Field(ge=0)
+    chunk_count: int = Field(gt=0)
+    start: Seconds
+    end: Seconds
+    video_duration: Seconds
+
+
+class ChunkCut(Event):
+    type: Literal["ChunkCut"] = "ChunkCut"
+    span: ChunkSpan
+    keyframes: tuple[KeyframeRef, ...]
+
+
+class ObjectDetection(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    label: str
+    score: Score
+    box: Box
+    time: Seconds
+
+
+class ChunkAnalysed(Event):
+    type: Literal["ChunkAnalysed"] = "ChunkAnalysed"
+    span: ChunkSpan
+    keyframes: tuple[KeyframeRef, ...]
+    objects: tuple[ObjectDetection, ...] = ()
+    tags: tuple[str, ...] = ()
+    models: dict[str, str] = Field(default_factory=dict)
+
+
+class MomentEmbedded(Event):
+    type: Literal["MomentEmbedded"] = "MomentEmbedded"
+    moment_id: str
+    span: ChunkSpan
+    text: str
+    labels: tuple[str, ...] = ()
+    thumbnail_uri: str | None = None
+    model: str
+    vector: tuple[float, ...]
+
+
+class NodeDelta(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    label: str
+    key: str
+    props: dict[str, Any] = Field(default_factory=dict)
+
+
+class EdgeDelta(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    type: str
+    start_label: str
+    start_key: str
+    end_label: str
+    end_key: str
+    props: dict[str, Any] = Field(default_factory=dict)
+
+
+class GraphUpdated(Event):
+    """A delta to the knowledge graph. Neo4j is a materialised view of this topic."""
+
+    type: Literal["GraphUpdated"] = "GraphUpdated"
+    nodes: tuple[NodeDelta, ...] = ()
+    edges: tuple[EdgeDelta, ...] = ()
+
+
+class DeadLettered(Event):
+    type: Literal["DeadLettered"] = "DeadLettered"
+    stage: str
+    reason: str
+    error_type: str
+    attempts: int = Field(ge=1)
+    original_topic: str
+    original_partition: int | None = None
+    original_offset: int | None = None
+    original_key: str | None = None
+    payload: str = Field(description="The original value, decoded as UTF-8 with replacement")
+
+
+E = TypeVar("E", bound=Event)
+
+
+def encode(event: Event) -> bytes:
+    return orjson.dumps(event.model_dump(mode="json"))
+
+
+def decode(raw: bytes | str | None, record: type[E]) -> E:
+    """Parse and validate one record; raise a domain error that says exactly what is wrong."""
+    if raw is None:
+        raise MalformedEvent("empty message value")
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise MalformedEvent(f"value is not JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise MalformedEvent(f"value is a JSON {type(data).__name__}, expected an object")
+    expected_type = record.model_fields["type"].default
+    if data.get("type") != expected_type:
+        raise MalformedEvent(f"expected a {expected_type} event, got type={data.get('type')!r}")
+    if data.get("version") != 1:
+        raise UnknownEventVersion(
+            f"{expected_type} version {data.get('version')!r} is not supported (known: 1)"
+        )
+    try:
+        return record.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise MalformedEvent(f"invalid {expected_type}: {problems}") from exc

@@ -1,0 +1,152 @@
+"""The one settings object shared by the CLI, the stack manager, the agents and the query service.
+
+Every field can be set from the environment with the ``VIP_`` prefix (``VIP_KAFKA_PORT=19092``).
+Nothing here reads the environment at import time: call :func:`load_settings`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _default_cache_dir() -> Path:
+    return Path.home() / ".cache" / "vip"
+
+
+def _default_state_dir() -> Path:
+    return Path.home() / ".local" / "state" / "vip"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="VIP_", extra="ignore", frozen=True)
+
+    host: str = "127.0.0.1"
+
+    # Where downloads (jars, virtual environments) and runtime state (data, logs, pids) live.
+    # Both are outside the source tree so a fresh clone reuses them.
+    cache_dir: Path = Field(default_factory=_default_cache_dir)
+    state_dir: Path = Field(default_factory=_default_state_dir)
+
+    kafka_port: int = 9092
+    kafka_controller_port: int = 9093
+    kafka_heap: str = "512m"
+    kafka_partitions: int = 2
+
+    neo4j_port: int = 7687
+    neo4j_heap: str = "768m"
+    neo4j_pagecache: str = "128m"
+    # The embedded local Neo4j runs without auth on loopback; remote deployments set these.
+    neo4j_user: str | None = None
+    neo4j_password: SecretStr | None = None
+
+    milvus_port: int = 19530
+    milvus_collection: str = "moments"
+
+    triton_http_port: int = 8000
+    triton_grpc_port: int = 8001
+    triton_metrics_port: int = 8002
+    triton_timeout_s: float = 30.0
+
+    api_port: int = 8080
+
+    # Remote endpoints. Unset means "the local stack on `host`"; compose and production set them.
+    kafka_servers: str | None = None
+    neo4j_url: str | None = None
+    milvus_url: str | None = None
+    triton_endpoint: str | None = None
+    api_key: SecretStr | None = None
+
+    chunk_seconds: float = Field(default=10.0, gt=0)
+    keyframe_every_s: float = Field(default=2.0, gt=0)
+    keyframe_max_side: int = Field(default=640, ge=64)
+
+    # "file" keeps keyframes under state_dir/blobs; "s3" writes to s3://{s3_bucket}/{s3_prefix}.
+    blob_store: Literal["file", "s3"] = "file"
+    s3_bucket: str | None = None
+    s3_prefix: str = "vip"
+    s3_endpoint_url: str | None = None
+
+    # When set, local upload paths must lie under one of these directories.
+    allowed_source_roots: tuple[Path, ...] = ()
+
+    detection_min_score: float = Field(default=0.3, ge=0, le=1)
+
+    @field_validator("host")
+    @classmethod
+    def _host_is_not_empty(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("host must not be empty")
+        return value
+
+    @field_validator("api_key")
+    @classmethod
+    def _reject_placeholder_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and value.get_secret_value() in {"", "changeme", "changethis"}:
+            raise ValueError("api_key is a placeholder; set a real secret or leave it unset")
+        return value
+
+    @property
+    def neo4j_auth(self) -> tuple[str, str] | None:
+        if self.neo4j_user and self.neo4j_password:
+            return (self.neo4j_user, self.neo4j_password.get_secret_value())
+        return None
+
+    # Derived locations --------------------------------------------------------------------
+    @property
+    def kafka_bootstrap(self) -> str:
+        return self.kafka_servers or f"{self.host}:{self.kafka_port}"
+
+    @property
+    def neo4j_uri(self) -> str:
+        return self.neo4j_url or f"bolt://{self.host}:{self.neo4j_port}"
+
+    @property
+    def milvus_uri(self) -> str:
+        return self.milvus_url or f"http://{self.host}:{self.milvus_port}"
+
+    @property
+    def triton_url(self) -> str:
+        return self.triton_endpoint or f"{self.host}:{self.triton_http_port}"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.host}:{self.api_port}"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.state_dir / "logs"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.state_dir / "run"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.state_dir / "data"
+
+    @property
+    def blobs_dir(self) -> Path:
+        return self.state_dir / "blobs"
+
+    @property
+    def jars_dir(self) -> Path:
+        return self.cache_dir / "jars"
+
+    @property
+    def venvs_dir(self) -> Path:
+        return self.cache_dir / "venvs"
+
+    @property
+    def triton_models_dir(self) -> Path:
+        return REPO_ROOT / "triton_models"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings from the environment, with explicit overrides taking precedence."""
+    return Settings(**overrides)  # type: ignore[arg-type]
