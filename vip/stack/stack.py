@@ -1,0 +1,70 @@
+"""The local stack: which services, in which order, and the one-off bootstrap between them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from streams.topics import all_topics
+from vip.settings import Settings
+from vip.stack.apps import ApiService, WorkerService
+from vip.stack.manager import StackManager
+from vip.stack.milvus import MilvusService
+from vip.stack.service import Service
+
+INFRA = ("kafka", "neo4j", "milvus", "triton")
+APPS = ("worker", "api")
+
+
+def services(settings: Settings) -> list[Service]:
+    from vip.stack.kafka import KafkaService
+    from vip.stack.neo4j import Neo4jService
+    from vip.stack.triton import TritonService
+
+    return [
+        KafkaService(settings),
+        Neo4jService(settings),
+        MilvusService(settings),
+        TritonService(settings),
+        WorkerService(settings),
+        ApiService(settings),
+    ]
+
+
+def manager(settings: Settings, echo: Callable[[str], None] = print) -> StackManager:
+    return StackManager(
+        services(settings), settings.run_dir, settings.logs_dir, host=settings.host, echo=echo
+    )
+
+
+def bootstrap(settings: Settings) -> None:
+    """Create what the agents expect to exist: topics (explicit partition counts), the Milvus
+    collection and the Neo4j constraints. Idempotent."""
+    from agents.shared.graph_store import Neo4jGraph
+    from agents.shared.milvus_store import MilvusMoments
+    from vip.stack.kafka_admin import ensure_topics
+
+    ensure_topics(settings, dict.fromkeys(all_topics(), settings.kafka_partitions))
+    moments = MilvusMoments(settings.milvus_uri, settings.milvus_collection)
+    try:
+        moments.ensure_collection()
+    finally:
+        moments.close()
+    graph = Neo4jGraph(settings.neo4j_uri, auth=settings.neo4j_auth)
+    try:
+        graph.ensure_schema()
+    finally:
+        graph.close()
+
+
+def up(
+    settings: Settings, names: list[str] | None = None, echo: Callable[[str], None] = print
+) -> None:
+    stack = manager(settings, echo)
+    wanted = names or list(INFRA + APPS)
+    infra = [name for name in INFRA if name in wanted]
+    apps = [name for name in APPS if name in wanted]
+    if infra:
+        stack.up(infra)
+    if apps:
+        bootstrap(settings)
+        stack.up(apps)
