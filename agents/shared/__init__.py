@@ -1,0 +1,1 @@
+"""Adapters and helpers that more than one agent stage uses."""

@@ -1,0 +1,220 @@
+"""A typed client for the models in ``triton_models/``, over Triton's HTTP/REST protocol.
+
+Wraps ``tritonclient.http`` the way pytriton's ``ModelClient`` does: a url, an init timeout
+for waiting on the server, an inference timeout for each call, a context manager, and typed
+errors (see :mod:`agents.shared.errors`). One client holds one connection pool and is not
+thread-safe: give each worker thread its own.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Final, Self, TypeVar
+
+import numpy as np
+import tritonclient.http as triton_http
+from tritonclient.utils import InferenceServerException
+
+from agents.shared.errors import InferenceError, InferenceRejected, InferenceUnavailable
+
+__all__ = [
+    "DETECTION_MODEL",
+    "EMBEDDING_MODEL",
+    "Detection",
+    "TritonClient",
+]
+
+DETECTION_MODEL: Final = "object_detection"
+EMBEDDING_MODEL: Final = "text_embedding"
+_VERSION_PARAMETER: Final = "model_version_tag"
+_POLL_INTERVAL_S: Final = 0.25
+# HTTP statuses that mean "this input will never succeed"; 5xx and network errors may pass.
+_REJECTED_STATUSES: Final = frozenset({"400", "404", "413", "422"})
+_UNAVAILABLE_STATUSES: Final = frozenset({"429", "502", "503", "504"})
+_UNAVAILABLE_HINTS: Final = ("unknown model", "not ready", "unavailable", "no available versions")
+
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True, slots=True)
+class Detection:
+    """One detected object; ``box`` is (x1, y1, x2, y2) as fractions of the image size."""
+
+    label: str
+    score: float
+    box: tuple[float, float, float, float]
+
+
+class TritonClient:
+    """Calls ``object_detection`` and ``text_embedding`` on one Triton server.
+
+    ``url`` is ``host:port`` of the HTTP endpoint (``Settings.triton_url``).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        init_timeout_s: float = 120.0,
+        inference_timeout_s: float = 30.0,
+    ) -> None:
+        if init_timeout_s <= 0 or inference_timeout_s <= 0:
+            raise ValueError("timeouts must be positive")
+        self.url = url.removeprefix("http://")
+        self.init_timeout_s = init_timeout_s
+        self.inference_timeout_s = inference_timeout_s
+        self._client = triton_http.InferenceServerClient(
+            self.url,
+            connection_timeout=inference_timeout_s,
+            network_timeout=inference_timeout_s,
+        )
+        self._configs: dict[str, dict[str, Any]] = {}
+
+    # Lifecycle ------------------------------------------------------------------------------
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._client.close()
+
+    def wait_for_ready(
+        self,
+        deadline_s: float | None = None,
+        models: Sequence[str] = (DETECTION_MODEL, EMBEDDING_MODEL),
+    ) -> None:
+        """Poll until the server and ``models`` are ready, for at most ``deadline_s`` seconds.
+
+        Raises :class:`InferenceUnavailable` naming the last reason when time runs out.
+        """
+        budget = self.init_timeout_s if deadline_s is None else deadline_s
+        give_up_at = time.monotonic() + budget
+        while True:
+            reason = self._not_ready_reason(models)
+            if reason is None:
+                return
+            if time.monotonic() >= give_up_at:
+                raise InferenceUnavailable(
+                    f"Triton at {self.url} not ready after {budget:.1f} s: {reason}"
+                )
+            time.sleep(_POLL_INTERVAL_S)
+
+    def _not_ready_reason(self, models: Sequence[str]) -> str | None:
+        try:
+            if not self._client.is_server_ready():
+                return "server is not ready"
+            for model in models:
+                if not self._client.is_model_ready(model):
+                    return f"model {model!r} is not ready"
+        except (OSError, InferenceServerException) as error:
+            return f"{type(error).__name__}: {error}"
+        return None
+
+    # Model metadata -------------------------------------------------------------------------
+    def model_config(self, model: str) -> dict[str, Any]:
+        """The model's configuration as the server reports it (cached per client)."""
+        if model not in self._configs:
+            self._configs[model] = self._call(model, lambda: self._client.get_model_config(model))
+        return self._configs[model]
+
+    def model_version(self, model: str) -> str:
+        """The ``model_version_tag`` its config declares, e.g. for provenance records."""
+        parameters = self.model_config(model).get("parameters", {})
+        tag = parameters.get(_VERSION_PARAMETER, {}).get("string_value")
+        if not tag:
+            raise InferenceError(f"model {model!r} declares no {_VERSION_PARAMETER} parameter")
+        return str(tag)
+
+    def max_batch_size(self, model: str) -> int:
+        return max(1, int(self.model_config(model).get("max_batch_size", 1)))
+
+    # Inference ------------------------------------------------------------------------------
+    def detect_objects(
+        self, images: Sequence[bytes], min_score: float = 0.25
+    ) -> list[list[Detection]]:
+        """Detect COCO objects in each encoded image (JPEG/PNG bytes), best first."""
+        results: list[list[Detection]] = []
+        for batch in _batches(images, self.max_batch_size(DETECTION_MODEL)):
+            image_input = triton_http.InferInput("IMAGE", [len(batch), 1], "BYTES")
+            image_input.set_data_from_numpy(np.array(batch, dtype=np.object_).reshape(-1, 1))
+            score_input = triton_http.InferInput("MIN_SCORE", [len(batch), 1], "FP32")
+            score_input.set_data_from_numpy(np.full((len(batch), 1), min_score, np.float32))
+            output = self._infer(DETECTION_MODEL, [image_input, score_input], "DETECTIONS")
+            results.extend(_parse_detections(item) for item in output.reshape(-1))
+        return results
+
+    def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
+        """L2-normalised sentence embeddings, one float32 row per text (n x 384)."""
+        rows: list[np.ndarray] = []
+        for batch in _batches(texts, self.max_batch_size(EMBEDDING_MODEL)):
+            encoded = [text.encode("utf-8") for text in batch]
+            text_input = triton_http.InferInput("TEXT", [len(batch), 1], "BYTES")
+            text_input.set_data_from_numpy(np.array(encoded, dtype=np.object_).reshape(-1, 1))
+            rows.append(self._infer(EMBEDDING_MODEL, [text_input], "EMBEDDING"))
+        if not rows:
+            dims = self.model_config(EMBEDDING_MODEL)["output"][0]["dims"]
+            return np.zeros((0, int(dims[-1])), dtype=np.float32)
+        return np.concatenate(rows).astype(np.float32, copy=False)
+
+    def _infer(
+        self, model: str, inputs: list[triton_http.InferInput], output_name: str
+    ) -> np.ndarray:
+        requested = [triton_http.InferRequestedOutput(output_name, binary_data=True)]
+        result = self._call(model, lambda: self._client.infer(model, inputs, outputs=requested))
+        array = result.as_numpy(output_name)
+        if array is None:
+            raise InferenceError(f"{model} answered without {output_name}")
+        return array
+
+    def _call(self, model: str, call: Callable[[], _T]) -> _T:
+        try:
+            return call()
+        except InferenceServerException as error:
+            raise _classify(model, error) from error
+        except OSError as error:  # refused, reset, timed out
+            raise InferenceUnavailable(
+                f"{model}: Triton at {self.url} unreachable: {type(error).__name__}: {error}"
+            ) from error
+
+
+def _classify(model: str, error: InferenceServerException) -> InferenceError:
+    status = str(error.status() or "")
+    message = f"{model}: {error.message() or error}"
+    # A missing or still-loading model is the deployment's fault, not the input's.
+    lowered = message.lower()
+    if status in _UNAVAILABLE_STATUSES or any(hint in lowered for hint in _UNAVAILABLE_HINTS):
+        return InferenceUnavailable(message)
+    if status in _REJECTED_STATUSES:
+        return InferenceRejected(message)
+    return InferenceError(f"{message} (status {status or 'unknown'})")
+
+
+def _batches(items: Sequence[_T], size: int) -> list[Sequence[_T]]:
+    return [items[start : start + size] for start in range(0, len(items), size)]
+
+
+def _parse_detections(item: bytes) -> list[Detection]:
+    return [
+        Detection(
+            label=str(entry["label"]),
+            score=float(entry["score"]),
+            box=(
+                float(entry["box"][0]),
+                float(entry["box"][1]),
+                float(entry["box"][2]),
+                float(entry["box"][3]),
+            ),
+        )
+        for entry in json.loads(item)
+    ]

@@ -1,0 +1,177 @@
+"""COCO-80 object detection with darknet yolov3-tiny, run by OpenCV's DNN module.
+
+One request item is one encoded image (JPEG, PNG or anything OpenCV decodes). Its answer is a
+UTF-8 JSON list of ``{"label", "score", "box": [x1, y1, x2, y2]}`` with the box normalised to the
+image (0..1), sorted by score, after per-class non-maximum suppression.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import metadata, resources
+
+import cv2
+import numpy as np
+import triton_python_backend_utils as pb_utils
+
+# Darknet's letterbox pads with mid grey; the weights were trained on such inputs.
+_PAD_VALUE = 127
+
+
+class InvalidInput(ValueError):
+    """A request item the model cannot use; it becomes INVALID_ARG for that request only."""
+
+
+def _parameters(config: dict) -> dict[str, str]:
+    return {key: value["string_value"] for key, value in config.get("parameters", {}).items()}
+
+
+def _check_distribution(pinned: str) -> None:
+    # The version tag the client records must name the weights actually loaded.
+    name, _, wanted = pinned.partition("==")
+    found = metadata.version(name)
+    if found != wanted:
+        raise RuntimeError(f"{name} {found} is installed but the model config pins {wanted}")
+
+
+class TritonPythonModel:
+    def initialize(self, args: dict) -> None:
+        config = json.loads(args["model_config"])
+        params = _parameters(config)
+        _check_distribution(params["weights_distribution"])
+        self._logger = pb_utils.Logger
+
+        weights_dir = resources.files(params["weights_package"]) / params["weights_dir"]
+        cfg_path = weights_dir / params["darknet_cfg"]
+        weights_path = weights_dir / params["darknet_weights"]
+        names_path = weights_dir / params["class_names"]
+        with resources.as_file(cfg_path) as cfg, resources.as_file(weights_path) as weights:
+            self._net = cv2.dnn.readNetFromDarknet(str(cfg), str(weights))
+        self._labels = [
+            line.strip() for line in names_path.read_text().splitlines() if line.strip()
+        ]
+        self._output_layers = list(self._net.getUnconnectedOutLayersNames())
+
+        cv2.setNumThreads(int(params.get("threads", "2")))
+        self._use_backend(args.get("model_instance_kind", "CPU"))
+
+        self._size = int(params["input_size"])
+        self._default_min_score = float(params["default_min_score"])
+        self._nms_iou = float(params["nms_iou"])
+        output = pb_utils.get_output_config_by_name(config, "DETECTIONS")
+        self._output_dtype = pb_utils.triton_string_to_numpy(output["data_type"])
+        score_input = pb_utils.get_input_config_by_name(config, "MIN_SCORE")
+        self._score_dtype = pb_utils.triton_string_to_numpy(score_input["data_type"])
+        self._logger.log_info(
+            f"object_detection: {params['model_version_tag']} with {len(self._labels)} classes, "
+            f"outputs {self._output_layers}"
+        )
+
+    def _use_backend(self, instance_kind: str) -> None:
+        if instance_kind == "GPU" and cv2.cuda.getCudaEnabledDeviceCount() > 0:
+            self._net.setPreferableBackend(cv2.dnn.DNN_BACKEND_CUDA)
+            self._net.setPreferableTarget(cv2.dnn.DNN_TARGET_CUDA)
+            return
+        if instance_kind == "GPU":
+            # opencv-python-headless from PyPI is built without CUDA.
+            self._logger.log_warn("object_detection: OpenCV has no CUDA support; running on CPU")
+        self._net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
+        self._net.setPreferableTarget(cv2.dnn.DNN_TARGET_CPU)
+
+    def execute(self, requests: list) -> list:
+        responses = []
+        for request in requests:
+            try:
+                responses.append(self._answer(request))
+            except InvalidInput as error:
+                responses.append(
+                    pb_utils.InferenceResponse(
+                        output_tensors=[],
+                        error=pb_utils.TritonError(str(error), pb_utils.TritonError.INVALID_ARG),
+                    )
+                )
+        return responses
+
+    def _answer(self, request: object) -> object:
+        images = pb_utils.get_input_tensor_by_name(request, "IMAGE").as_numpy().reshape(-1)
+        min_scores = self._min_scores(request, len(images))
+        answers = []
+        for position, (encoded, min_score) in enumerate(zip(images, min_scores, strict=True)):
+            image = _decode(encoded, position)
+            detections = self._detect(image, float(min_score))
+            answers.append(json.dumps(detections, separators=(",", ":")).encode("utf-8"))
+        array = np.array(answers, dtype=self._output_dtype).reshape(-1, 1)
+        return pb_utils.InferenceResponse(output_tensors=[pb_utils.Tensor("DETECTIONS", array)])
+
+    def _min_scores(self, request: object, count: int) -> np.ndarray:
+        tensor = pb_utils.get_input_tensor_by_name(request, "MIN_SCORE")
+        if tensor is None:
+            return np.full(count, self._default_min_score, dtype=self._score_dtype)
+        scores = tensor.as_numpy().astype(self._score_dtype).reshape(-1)
+        if scores.shape[0] != count:
+            raise InvalidInput(f"MIN_SCORE has {scores.shape[0]} values for {count} images")
+        if not np.all(np.isfinite(scores)) or np.any(scores < 0) or np.any(scores > 1):
+            raise InvalidInput(f"MIN_SCORE must lie in [0, 1], got {scores.tolist()}")
+        return scores
+
+    def _detect(self, image: np.ndarray, min_score: float) -> list[dict]:
+        height, width = image.shape[:2]
+        size = self._size
+        scale = min(size / width, size / height)
+        new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
+        pad_x, pad_y = (size - new_w) // 2, (size - new_h) // 2
+        canvas = np.full((size, size, 3), _PAD_VALUE, dtype=np.uint8)
+        canvas[pad_y : pad_y + new_h, pad_x : pad_x + new_w] = cv2.resize(
+            image, (new_w, new_h), interpolation=cv2.INTER_LINEAR
+        )
+        blob = cv2.dnn.blobFromImage(canvas, 1 / 255.0, (size, size), swapRB=True, crop=False)
+        self._net.setInput(blob)
+        # Rows are [cx, cy, w, h, objectness, 80 class scores already scaled by objectness].
+        rows = np.concatenate(self._net.forward(self._output_layers), axis=0)
+        class_scores = rows[:, 5:]
+        classes = class_scores.argmax(axis=1)
+        scores = class_scores[np.arange(len(classes)), classes]
+        keep = scores >= min_score
+        rows, classes, scores = rows[keep], classes[keep], scores[keep]
+        if len(rows) == 0:
+            return []
+
+        # Undo the letterbox: network coordinates -> fractions of the original image.
+        cx = (rows[:, 0] * size - pad_x) / new_w
+        cy = (rows[:, 1] * size - pad_y) / new_h
+        half_w = rows[:, 2] * size / new_w / 2
+        half_h = rows[:, 3] * size / new_h / 2
+        boxes = np.clip(np.stack([cx - half_w, cy - half_h, cx + half_w, cy + half_h], 1), 0, 1)
+        corners = boxes * np.array([width, height, width, height], dtype=np.float32)
+        pixel_xywh = np.concatenate([corners[:, :2], corners[:, 2:] - corners[:, :2]], axis=1)
+        kept = cv2.dnn.NMSBoxesBatched(
+            pixel_xywh.tolist(), scores.tolist(), classes.tolist(), min_score, self._nms_iou
+        )
+        detections = [
+            {
+                "label": self._labels[int(classes[i])],
+                "score": round(float(scores[i]), 4),
+                "box": [round(float(v), 4) for v in boxes[i]],
+            }
+            for i in np.asarray(kept, dtype=np.int64).reshape(-1)
+        ]
+        detections.sort(key=lambda detection: -detection["score"])
+        return detections
+
+    def finalize(self) -> None:
+        self._net = None
+
+
+def _decode(encoded: object, position: int) -> np.ndarray:
+    if not isinstance(encoded, bytes) or not encoded:
+        raise InvalidInput(f"IMAGE[{position}] is empty; send encoded image bytes (JPEG or PNG)")
+    try:
+        image = cv2.imdecode(np.frombuffer(encoded, dtype=np.uint8), cv2.IMREAD_COLOR)
+    except cv2.error as error:
+        raise InvalidInput(f"IMAGE[{position}] could not be decoded: {error}") from error
+    if image is None:
+        raise InvalidInput(
+            f"IMAGE[{position}] is not a decodable image ({len(encoded)} bytes starting "
+            f"{encoded[:8]!r}); send JPEG or PNG bytes"
+        )
+    return image
