@@ -1,0 +1,1 @@
+"""Analysis stage: send each chunk's keyframes to models served by Triton."""

@@ -1,0 +1,1 @@
+"""Chunking stage: decode an uploaded video with PyAV and cut it into keyframe-aligned chunks."""

@@ -1,0 +1,203 @@
+"""PyAV adapter: probe a video and take keyframe images at planned times.
+
+Decode failures are wrapped in :class:`VideoDecodeError` subclasses with readable reasons.
+Up to ``MAX_CONSECUTIVE_BAD_PACKETS`` corrupt packets in a row are tolerated (as PySceneDetect
+does); a stream that ends well before its declared duration is reported as truncated.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import av.error
+from PIL import Image
+
+MAX_CONSECUTIVE_BAD_PACKETS = 8
+# A stream whose last packet ends this much before its declared duration is truncated.
+TRUNCATION_TOLERANCE_S = 1.0
+JPEG_QUALITY = 88
+
+
+class VideoDecodeError(Exception):
+    """Root of the decoder's errors; all are permanent for the given bytes."""
+
+
+class UnreadableVideo(VideoDecodeError):
+    pass
+
+
+class NoVideoStream(VideoDecodeError):
+    pass
+
+
+class TruncatedVideo(VideoDecodeError):
+    pass
+
+
+class CorruptVideo(VideoDecodeError):
+    pass
+
+
+@dataclass(frozen=True)
+class VideoProbe:
+    duration: float
+    width: int
+    height: int
+    frame_rate: float | None
+    codec: str
+    keyframe_times: tuple[float, ...]
+    packet_count: int
+
+
+@dataclass(frozen=True)
+class Keyframe:
+    time: float
+    jpeg: bytes
+    width: int
+    height: int
+
+
+def _open(path: Path) -> av.container.InputContainer:
+    try:
+        return av.open(str(path), mode="r")
+    except FileNotFoundError as exc:
+        raise UnreadableVideo(f"{path}: no such file") from exc
+    except PermissionError as exc:
+        raise UnreadableVideo(f"{path}: permission denied") from exc
+    except (av.error.FFmpegError, OSError, UnicodeDecodeError) as exc:
+        raise UnreadableVideo(f"{path}: not a readable video ({exc})") from exc
+
+
+def probe(path: Path) -> VideoProbe:
+    """Read the container's packet index without decoding pixels."""
+    with _open(path) as container:
+        if not container.streams.video:
+            raise NoVideoStream(f"{path}: the file has no video stream")
+        stream = container.streams.video[0]
+        time_base = stream.time_base
+        if time_base is None:
+            raise UnreadableVideo(f"{path}: the video stream has no time base")
+        declared = None
+        if stream.duration:
+            declared = float(stream.duration * time_base)
+        elif container.duration:
+            declared = container.duration / av.time_base
+        keyframes: list[float] = []
+        count, last_end = 0, 0.0
+        try:
+            for packet in container.demux(stream):
+                if packet.pts is None:
+                    continue
+                count += 1
+                t = float(packet.pts * time_base)
+                if packet.is_keyframe:
+                    keyframes.append(t)
+                length = float(packet.duration * time_base) if packet.duration else 0.0
+                last_end = max(last_end, t + length)
+        except av.error.FFmpegError as exc:
+            raise CorruptVideo(f"{path}: demuxing failed after {count} packets ({exc})") from exc
+        if count == 0:
+            raise CorruptVideo(f"{path}: the video stream holds no packets")
+        duration = declared if declared else last_end
+        if declared and last_end < declared - TRUNCATION_TOLERANCE_S:
+            raise TruncatedVideo(
+                f"{path}: truncated: video data ends at {last_end:.2f}s "
+                f"of a declared {declared:.2f}s"
+            )
+        rate = float(stream.average_rate) if stream.average_rate else None
+        return VideoProbe(
+            duration=duration,
+            width=stream.codec_context.width,
+            height=stream.codec_context.height,
+            frame_rate=rate,
+            codec=stream.codec_context.name,
+            keyframe_times=tuple(keyframes),
+            packet_count=count,
+        )
+
+
+def _frames(container: av.container.InputContainer, path: Path) -> Iterator[av.VideoFrame]:
+    stream = container.streams.video[0]
+    bad_in_a_row = 0
+    for packet in container.demux(stream):
+        try:
+            frames = packet.decode()
+        except av.error.FFmpegError as exc:
+            bad_in_a_row += 1
+            if bad_in_a_row > MAX_CONSECUTIVE_BAD_PACKETS:
+                raise CorruptVideo(
+                    f"{path}: more than {MAX_CONSECUTIVE_BAD_PACKETS} corrupt packets in a row "
+                    f"({exc})"
+                ) from exc
+            continue
+        bad_in_a_row = 0
+        yield from frames
+
+
+def scaled_size(width: int, height: int, max_side: int) -> tuple[int, int]:
+    """The size that fits ``max_side`` keeping the aspect ratio (even numbers for swscale)."""
+    longest = max(width, height)
+    if longest <= max_side:
+        return width, height
+    scale = max_side / longest
+    return max(2, round(width * scale / 2) * 2), max(2, round(height * scale / 2) * 2)
+
+
+def _encode(frame: av.VideoFrame, max_side: int) -> Keyframe:
+    # Scaling in swscale while converting to RGB is several times cheaper than converting at
+    # full size and resizing in Pillow.
+    width, height = scaled_size(frame.width, frame.height, max_side)
+    image: Image.Image = frame.to_image(width=width, height=height)
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=JPEG_QUALITY)
+    return Keyframe(
+        time=float(frame.time or 0.0),
+        jpeg=buffer.getvalue(),
+        width=image.width,
+        height=image.height,
+    )
+
+
+def take_keyframes(path: Path, times: Sequence[float], max_side: int) -> list[Keyframe]:
+    """Decode once, front to back, keeping the first frame at or after each requested time.
+
+    Scaling and JPEG encoding run on a helper thread (both release the GIL) so that they
+    overlap with decoding instead of adding to it.
+    """
+    wanted = sorted(times)
+    if not wanted:
+        return []
+    picked: list[Future[Keyframe]] = []
+    with _open(path) as container, ThreadPoolExecutor(1, "keyframe-encoder") as encoder:
+        if not container.streams.video:
+            raise NoVideoStream(f"{path}: the file has no video stream")
+        last: av.VideoFrame | None = None
+        for frame in _frames(container, path):
+            if frame.time is None:
+                continue
+            last = frame
+            if frame.time + 1e-3 >= wanted[len(picked)]:
+                encoded = encoder.submit(_encode, frame, max_side)
+                # Several requested times may fall before the next frame (low frame rates).
+                while len(picked) < len(wanted) and frame.time + 1e-3 >= wanted[len(picked)]:
+                    picked.append(encoded)
+                if len(picked) == len(wanted):
+                    break
+        if len(picked) < len(wanted):
+            if last is None:
+                raise CorruptVideo(f"{path}: no frame could be decoded")
+            last_time = float(last.time or 0)
+            missing = len(wanted) - len(picked)
+            if wanted[len(picked)] - last_time > TRUNCATION_TOLERANCE_S:
+                raise TruncatedVideo(
+                    f"{path}: truncated: frames end at {last_time:.2f}s, "
+                    f"{missing} keyframe(s) after that could not be taken"
+                )
+            final = encoder.submit(_encode, last, max_side)
+            picked.extend([final] * missing)
+        return [future.result() for future in picked]

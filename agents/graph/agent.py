@@ -1,0 +1,39 @@
+"""Graph agents: embeddings → graph.updates, and the sink graph.updates → Neo4j."""
+
+from __future__ import annotations
+
+import asyncio
+
+import faust
+
+from agents.graph.core import moment_delta
+from agents.wiring import Dependencies
+from streams import topics
+from streams.app import PipelineTopics
+from streams.records import GraphUpdated, MomentEmbedded, decode, encode
+
+STAGE = "graph"
+SINK = "graph-sink"
+
+
+def register(app: faust.App, pipeline: PipelineTopics, deps: Dependencies) -> None:
+    stage = deps.stage(STAGE, topics.EMBEDDINGS, app, pipeline)
+    sink = deps.stage(SINK, topics.GRAPH_UPDATES, app, pipeline, report_job_failure=False)
+
+    async def to_delta(key: bytes | None, value: bytes | None) -> None:
+        moment = decode(value, MomentEmbedded)
+        await pipeline.graph_updates.send(
+            key=moment.video_id.encode(), value=encode(moment_delta(moment))
+        )
+
+    async def apply(key: bytes | None, value: bytes | None) -> None:
+        update = decode(value, GraphUpdated)
+        await asyncio.to_thread(deps.graph().apply, update)
+
+    @app.agent(pipeline.embeddings, name="vip.graph")
+    async def graph_moments(stream: faust.StreamT) -> None:
+        await stage.run(stream.events(), to_delta)
+
+    @app.agent(pipeline.graph_updates, name="vip.graph_sink")
+    async def sink_graph_updates(stream: faust.StreamT) -> None:
+        await sink.run(stream.events(), apply)

@@ -1,0 +1,65 @@
+"""Pure construction of graph deltas from moments."""
+
+from __future__ import annotations
+
+from agents.embedding.core import moment_id
+from streams.records import EdgeDelta, GraphUpdated, MomentEmbedded, NodeDelta
+
+
+def moment_delta(moment: MomentEmbedded) -> GraphUpdated:
+    span = moment.span
+    video = NodeDelta(
+        label="Video",
+        key=moment.video_id,
+        props={
+            "source": span.source,
+            "chunk_count": span.chunk_count,
+            "duration": span.video_duration,
+        },
+    )
+    chunk = NodeDelta(
+        label="Chunk",
+        key=moment.moment_id,
+        props={
+            "video_id": moment.video_id,
+            "index": span.chunk_index,
+            "start": span.start,
+            "end": span.end,
+            "text": moment.text,
+            "labels": list(moment.labels),
+            "thumbnail": moment.thumbnail_uri,
+        },
+    )
+    edges = [
+        EdgeDelta(
+            type="HAS_CHUNK",
+            start_label="Video",
+            start_key=moment.video_id,
+            end_label="Chunk",
+            end_key=moment.moment_id,
+            props={"index": span.chunk_index},
+        )
+    ]
+    # Chunks may arrive in any order: each links to its neighbours by key, and MERGE fills in
+    # whichever end was seen first.
+    if span.chunk_index > 0:
+        edges.append(
+            EdgeDelta(
+                type="NEXT",
+                start_label="Chunk",
+                start_key=moment_id(moment.video_id, span.chunk_index - 1),
+                end_label="Chunk",
+                end_key=moment.moment_id,
+            )
+        )
+    if span.chunk_index + 1 < span.chunk_count:
+        edges.append(
+            EdgeDelta(
+                type="NEXT",
+                start_label="Chunk",
+                start_key=moment.moment_id,
+                end_label="Chunk",
+                end_key=moment_id(moment.video_id, span.chunk_index + 1),
+            )
+        )
+    return GraphUpdated(video_id=moment.video_id, nodes=(video, chunk), edges=tuple(edges))

@@ -1,0 +1,114 @@
+"""Where keyframe images live: a local directory by default, S3 (boto3) when configured.
+
+Keys are validated so that no key or URI can escape the store's root.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import unquote, urlparse
+
+_KEY = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")
+
+
+class BlobError(Exception):
+    """Root of blob store errors."""
+
+
+class BlobNotFound(BlobError):
+    pass
+
+
+class InvalidBlobKey(BlobError):
+    pass
+
+
+def _check_key(key: str) -> str:
+    if not _KEY.match(key) or any(part in {".", ".."} for part in key.split("/")):
+        raise InvalidBlobKey(f"invalid blob key {key!r}")
+    return key
+
+
+class BlobStore(Protocol):
+    def put(self, key: str, data: bytes, content_type: str) -> str:
+        """Store bytes under key; returns the blob's URI."""
+
+    def get(self, uri: str) -> bytes:
+        """Read a blob by the URI that put() returned."""
+
+
+class LocalBlobStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root.resolve()
+
+    def put(self, key: str, data: bytes, content_type: str) -> str:
+        path = self.root / _check_key(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Write then rename so a crash never leaves a half-written keyframe behind.
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+        return path.as_uri()
+
+    def path_of(self, uri: str) -> Path:
+        parsed = urlparse(uri)
+        if parsed.scheme != "file":
+            raise InvalidBlobKey(f"not a file URI: {uri!r}")
+        path = Path(unquote(parsed.path)).resolve()
+        if not path.is_relative_to(self.root):
+            raise InvalidBlobKey(f"{uri!r} is outside the blob store")
+        return path
+
+    def get(self, uri: str) -> bytes:
+        path = self.path_of(uri)
+        try:
+            return path.read_bytes()
+        except FileNotFoundError as exc:
+            raise BlobNotFound(uri) from exc
+
+
+class S3BlobStore:
+    def __init__(self, client: Any, bucket: str, prefix: str) -> None:
+        self.client = client
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+
+    def put(self, key: str, data: bytes, content_type: str) -> str:
+        full = f"{self.prefix}/{_check_key(key)}" if self.prefix else _check_key(key)
+        self.client.put_object(Bucket=self.bucket, Key=full, Body=data, ContentType=content_type)
+        return f"s3://{self.bucket}/{full}"
+
+    def get(self, uri: str) -> bytes:
+        parsed = urlparse(uri)
+        if parsed.scheme != "s3" or parsed.netloc != self.bucket:
+            raise InvalidBlobKey(f"{uri!r} is not in bucket {self.bucket!r}")
+        key = parsed.path.lstrip("/")
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=key)
+        except self.client.exceptions.NoSuchKey as exc:
+            raise BlobNotFound(uri) from exc
+        body: bytes = response["Body"].read()
+        return body
+
+
+def create_blob_store(
+    kind: str,
+    root: Path,
+    bucket: str | None = None,
+    prefix: str = "vip",
+    endpoint_url: str | None = None,
+) -> BlobStore:
+    if kind == "file":
+        return LocalBlobStore(root)
+    if kind == "s3":
+        if not bucket:
+            raise ValueError("blob_store=s3 needs s3_bucket")
+        import boto3
+
+        return S3BlobStore(boto3.client("s3", endpoint_url=endpoint_url), bucket, prefix)
+    raise ValueError(f"unknown blob store {kind!r}")

@@ -1,0 +1,145 @@
+"""Neo4j adapter: applies graph deltas with batched ``UNWIND … MERGE`` and reads videos back.
+
+Values are always query parameters. Labels and relationship types cannot be parameters in
+Cypher, so they are checked against a strict pattern before they reach a query.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from neo4j import Driver, GraphDatabase, ManagedTransaction
+
+from streams.records import GraphUpdated
+
+_LABEL = re.compile(r"^[A-Z][A-Za-z0-9_]{0,63}$")
+_TYPE = re.compile(r"^[A-Z][A-Z0-9_]{0,63}$")
+KEYED_LABELS = ("Video", "Chunk")
+
+
+class InvalidGraphDelta(ValueError):
+    """A delta names a label or relationship type that is not a safe identifier."""
+
+
+def _label(name: str) -> str:
+    if not _LABEL.match(name):
+        raise InvalidGraphDelta(f"invalid node label {name!r}")
+    return name
+
+
+def _rel_type(name: str) -> str:
+    if not _TYPE.match(name):
+        raise InvalidGraphDelta(f"invalid relationship type {name!r}")
+    return name
+
+
+REFRESH_STATUS = """
+MATCH (v:Video {key: $video_id})
+OPTIONAL MATCH (v)-[:HAS_CHUNK]->(c:Chunk) WHERE c.start IS NOT NULL
+WITH v, count(c) AS indexed
+SET v.indexed_chunks = indexed,
+    v.status = CASE
+      WHEN v.status = 'processing' AND v.chunk_count IS NOT NULL AND indexed >= v.chunk_count
+      THEN 'completed' ELSE v.status END
+"""
+
+
+@dataclass(frozen=True)
+class VideoRecord:
+    video_id: str
+    props: dict[str, Any]
+    chunks: list[dict[str, Any]]
+
+
+class Neo4jGraph:
+    def __init__(
+        self, uri: str, auth: tuple[str, str] | None = None, timeout_s: float = 10.0
+    ) -> None:
+        self._driver: Driver = GraphDatabase.driver(
+            uri,
+            auth=auth,
+            connection_timeout=timeout_s,
+            max_transaction_retry_time=timeout_s,
+            notifications_min_severity="WARNING",
+        )
+
+    def close(self) -> None:
+        self._driver.close()
+
+    def ensure_schema(self) -> None:
+        with self._driver.session() as session:
+            for label in KEYED_LABELS:
+                session.run(
+                    f"CREATE CONSTRAINT {label.lower()}_key IF NOT EXISTS "
+                    f"FOR (n:{label}) REQUIRE n.key IS UNIQUE"
+                ).consume()
+            session.run(
+                "CREATE INDEX chunk_video IF NOT EXISTS FOR (c:Chunk) ON (c.video_id)"
+            ).consume()
+
+    def apply(self, update: GraphUpdated) -> None:
+        nodes: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for node in update.nodes:
+            nodes[_label(node.label)].append({"key": node.key, "props": node.props})
+        edges: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
+        for edge in update.edges:
+            shape = (_rel_type(edge.type), _label(edge.start_label), _label(edge.end_label))
+            edges[shape].append({"start": edge.start_key, "end": edge.end_key, "props": edge.props})
+
+        def write(tx: ManagedTransaction) -> None:
+            for label, rows in nodes.items():
+                tx.run(
+                    f"UNWIND $rows AS row MERGE (n:{label} {{key: row.key}}) SET n += row.props",
+                    rows=rows,
+                ).consume()
+            for (rel, start, end), rows in edges.items():
+                tx.run(
+                    f"UNWIND $rows AS row MERGE (a:{start} {{key: row.start}}) "
+                    f"MERGE (b:{end} {{key: row.end}}) MERGE (a)-[r:{rel}]->(b) "
+                    "SET r += row.props",
+                    rows=rows,
+                ).consume()
+            tx.run(REFRESH_STATUS, video_id=update.video_id).consume()
+
+        with self._driver.session() as session:
+            session.execute_write(write)
+
+    def list_videos(self, skip: int, limit: int) -> tuple[list[dict[str, Any]], int]:
+        with self._driver.session() as session:
+            total = session.run("MATCH (v:Video) RETURN count(v) AS n").single(strict=True)["n"]
+            rows = session.run(
+                "MATCH (v:Video) RETURN v ORDER BY v.uploaded_at DESC, v.key SKIP $skip "
+                "LIMIT $limit",
+                skip=skip,
+                limit=limit,
+            )
+            return [dict(row["v"]) for row in rows], int(total)
+
+    def get_video(self, video_id: str) -> VideoRecord | None:
+        with self._driver.session() as session:
+            row = session.run(
+                "MATCH (v:Video {key: $vid}) "
+                "OPTIONAL MATCH (v)-[:HAS_CHUNK]->(c:Chunk) WHERE c.start IS NOT NULL "
+                "WITH v, c ORDER BY c.index "
+                "RETURN v, collect(c) AS chunks",
+                vid=video_id,
+            ).single()
+            if row is None:
+                return None
+            return VideoRecord(
+                video_id=video_id, props=dict(row["v"]), chunks=[dict(c) for c in row["chunks"]]
+            )
+
+    def counts(self, video_id: str) -> dict[str, int]:
+        with self._driver.session() as session:
+            row = session.run(
+                "MATCH (v:Video {key: $vid}) "
+                "OPTIONAL MATCH (v)-[:HAS_CHUNK]->(c:Chunk) "
+                "OPTIONAL MATCH (c)-[n:NEXT]->(:Chunk) "
+                "RETURN count(DISTINCT c) AS chunks, count(DISTINCT n) AS next",
+                vid=video_id,
+            ).single(strict=True)
+            return {"chunks": int(row["chunks"]), "next": int(row["next"])}

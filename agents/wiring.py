@@ -1,0 +1,108 @@
+"""The one bootstrap point: builds adapters lazily from Settings and hands them to agents."""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any
+
+import faust
+
+from agents.shared.blob_store import BlobStore, create_blob_store
+from agents.shared.stage import Stage
+from streams.app import PipelineTopics
+from vip.settings import Settings
+
+if TYPE_CHECKING:
+    from agents.shared.graph_store import Neo4jGraph
+    from agents.shared.milvus_store import MilvusMoments
+    from agents.shared.triton_client import TritonClient
+
+
+class Dependencies:
+    """Adapters are created on first use (never at import) and shared by the agents."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._made: dict[str, Any] = {}
+        # Triton's HTTP client is not thread-safe: each worker thread gets its own.
+        self._local = threading.local()
+        self._tritons: list[TritonClient] = []
+
+    def _once(self, name: str, factory: Any) -> Any:
+        with self._lock:
+            if name not in self._made:
+                self._made[name] = factory()
+            return self._made[name]
+
+    def blobs(self) -> BlobStore:
+        s = self.settings
+        store: BlobStore = self._once(
+            "blobs",
+            lambda: create_blob_store(
+                s.blob_store, s.blobs_dir, s.s3_bucket, s.s3_prefix, s.s3_endpoint_url
+            ),
+        )
+        return store
+
+    def triton(self) -> TritonClient:
+        from agents.shared.triton_client import TritonClient
+
+        client: TritonClient | None = getattr(self._local, "triton", None)
+        if client is None:
+            client = TritonClient(
+                self.settings.triton_url, inference_timeout_s=self.settings.triton_timeout_s
+            )
+            self._local.triton = client
+            with self._lock:
+                self._tritons.append(client)
+        return client
+
+    def milvus(self) -> MilvusMoments:
+        from agents.shared.milvus_store import MilvusMoments
+
+        def make() -> MilvusMoments:
+            store = MilvusMoments(self.settings.milvus_uri, self.settings.milvus_collection)
+            store.ensure_collection()
+            return store
+
+        moments: MilvusMoments = self._once("milvus", make)
+        return moments
+
+    def graph(self) -> Neo4jGraph:
+        from agents.shared.graph_store import Neo4jGraph
+
+        def make() -> Neo4jGraph:
+            graph = Neo4jGraph(self.settings.neo4j_uri, auth=self.settings.neo4j_auth)
+            graph.ensure_schema()
+            return graph
+
+        store: Neo4jGraph = self._once("graph", make)
+        return store
+
+    def stage(
+        self,
+        name: str,
+        topic: str,
+        app: faust.App,
+        pipeline: PipelineTopics,
+        report_job_failure: bool = True,
+    ) -> Stage:
+        source = getattr(pipeline, topic.replace(".", "_"))
+        return Stage(
+            name=name,
+            topic=topic,
+            dead_letters=pipeline.dead_letters(app, source),
+            graph_updates=pipeline.graph_updates,
+            report_job_failure=report_job_failure,
+        )
+
+    def close(self) -> None:
+        for triton in self._tritons:
+            triton.close()
+        self._tritons.clear()
+        for adapter in self._made.values():
+            close = getattr(adapter, "close", None)
+            if callable(close):
+                close()
+        self._made.clear()
