@@ -1,0 +1,38 @@
+"""FastAPI query service over the materialised stores (Milvus, Neo4j)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from agents.shared.errors import InferenceError
+from agents.wiring import Dependencies
+from query_service.routers import health, search, videos
+from vip.settings import Settings
+
+
+def create_app(settings: Settings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        stores = Dependencies(settings)
+        stores.milvus()
+        stores.graph()
+        app.state.stores = stores
+        try:
+            yield
+        finally:
+            app.state.stores.close()
+
+    app = FastAPI(title="Video Intelligence Platform", version="0.1.0", lifespan=lifespan)
+
+    @app.exception_handler(InferenceError)
+    async def inference_unavailable(request: Request, exc: InferenceError) -> JSONResponse:
+        return JSONResponse(status_code=503, content={"detail": f"inference failed: {exc}"})
+
+    app.include_router(health.router)
+    app.include_router(videos.router)
+    app.include_router(search.router)
+    return app
