@@ -1,0 +1,3 @@
+from vip.cli import main
+
+main()

@@ -1,0 +1,115 @@
+"""`vip upload`: validate a video source and publish a VideoUploaded event."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from typing import Any
+
+import av
+import av.error
+from confluent_kafka import KafkaException, Producer
+
+from agents.chunking.core import video_id_for
+from agents.shared.sources import LocalSource, S3Source, SourceError, parse_source, sha256_of
+from streams import topics
+from streams.records import VideoUploaded, encode
+from vip.settings import Settings
+
+KNOWN_PROVIDERS = frozenset({"local", "rekognition", "vila"})
+
+
+class UploadError(Exception):
+    """The upload was refused; nothing was published. The message says why."""
+
+
+def _check_local_video(source: LocalSource) -> None:
+    try:
+        with av.open(str(source.path), mode="r") as container:
+            if not container.streams.video:
+                raise UploadError(f"{source.path}: not a video (no video stream found)")
+    except av.error.FFmpegError as exc:
+        raise UploadError(f"{source.path}: not a readable video ({exc})") from exc
+
+
+def build_event(
+    raw_source: str,
+    settings: Settings,
+    providers: Sequence[str] = ("local",),
+    chunk_seconds: float | None = None,
+    s3_client: Any = None,
+) -> VideoUploaded:
+    unknown = set(providers) - KNOWN_PROVIDERS
+    if unknown:
+        raise UploadError(
+            f"unknown provider(s) {sorted(unknown)}; known: {sorted(KNOWN_PROVIDERS)}"
+        )
+    try:
+        source = parse_source(raw_source, settings.allowed_source_roots)
+    except SourceError as exc:
+        raise UploadError(str(exc)) from exc
+    if isinstance(source, LocalSource):
+        _check_local_video(source)
+        size = source.path.stat().st_size
+        if size == 0:
+            raise UploadError(f"{source.path}: empty file")
+        content_hash = sha256_of(source.path)
+    else:
+        size, content_hash = _head_s3(source, s3_client)
+    return VideoUploaded(
+        video_id=video_id_for(content_hash),
+        source=str(source),
+        size_bytes=size,
+        content_hash=content_hash,
+        providers=tuple(providers),
+        chunk_seconds=chunk_seconds,
+    )
+
+
+def _head_s3(source: S3Source, client: Any) -> tuple[int, str]:
+    if client is None:
+        import boto3
+
+        client = boto3.client("s3")
+    try:
+        head = client.head_object(Bucket=source.bucket, Key=source.key)
+    except Exception as exc:
+        raise UploadError(f"{source}: cannot be read ({exc})") from exc
+    content_type = str(head.get("ContentType", ""))
+    if content_type and not content_type.startswith(("video/", "application/octet-stream")):
+        raise UploadError(f"{source}: not a video (Content-Type {content_type})")
+    identity = f"{source}|{head.get('ETag', '')}|{head.get('ContentLength', 0)}"
+    return int(head.get("ContentLength", 0)), hashlib.sha256(identity.encode()).hexdigest()
+
+
+def publish(event: VideoUploaded, settings: Settings, timeout_s: float = 15.0) -> None:
+    producer = Producer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap,
+            "enable.idempotence": True,
+            "acks": "all",
+            "message.timeout.ms": int(timeout_s * 1000),
+            "socket.connection.setup.timeout.ms": 3000,
+        }
+    )
+    failures: list[str] = []
+
+    def delivered(err: Any, msg: Any) -> None:
+        if err is not None:
+            failures.append(str(err))
+
+    try:
+        producer.produce(
+            topics.VIDEOS_UPLOADED,
+            key=event.video_id.encode(),
+            value=encode(event),
+            on_delivery=delivered,
+        )
+    except KafkaException as exc:
+        raise UploadError(
+            f"could not publish to Kafka at {settings.kafka_bootstrap}: {exc}"
+        ) from exc
+    remaining = producer.flush(timeout_s + 2)
+    if remaining or failures:
+        reason = failures[0] if failures else "delivery timed out"
+        raise UploadError(f"could not publish to Kafka at {settings.kafka_bootstrap}: {reason}")
