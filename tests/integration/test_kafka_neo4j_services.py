@@ -1,0 +1,283 @@
+"""Kafka and Neo4j started through their Service classes, as `vip stack up` starts them.
+
+Each server runs in its own process group on free loopback ports with its state in a temporary
+directory; jars come from the shared cache (the first run fetches them with Maven).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+from confluent_kafka import Consumer, Producer
+from neo4j import GraphDatabase
+
+from vip.settings import Settings
+from vip.stack.kafka import KafkaService
+from vip.stack.kafka_admin import TopicPartitionsMismatch, ensure_topics
+from vip.stack.neo4j import Neo4jService
+from vip.stack.service import Service
+
+pytestmark = pytest.mark.stack
+
+POLL_INTERVAL_S = 0.25
+STOP_TIMEOUT_S = 30.0
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def make_settings(state_dir: Path) -> Settings:
+    return Settings(
+        state_dir=state_dir,
+        kafka_port=free_port(),
+        kafka_controller_port=free_port(),
+        neo4j_port=free_port(),
+    )
+
+
+class RunningService:
+    """One service process started the way the stack manager starts it."""
+
+    def __init__(self, service: Service, log_path: Path) -> None:
+        self.service = service
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        launch = self.service.launch()
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                launch.argv,
+                env={**os.environ, **launch.env},
+                cwd=launch.cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + self.service.start_timeout_s
+        while not self.service.is_ready():
+            if self.process.poll() is not None:
+                pytest.fail(
+                    f"{self.service.name} exited with {self.process.returncode}:\n{self.log()}"
+                )
+            if time.monotonic() > deadline:
+                self.stop()
+                pytest.fail(f"{self.service.name} not ready in time:\n{self.log()}")
+            time.sleep(POLL_INTERVAL_S)
+
+    def stop(self) -> int | None:
+        """SIGTERM the process group; returns the exit code (None if it had to be killed)."""
+        if self.process is None:
+            return None
+        process, self.process = self.process, None
+        if process.poll() is not None:
+            return process.returncode
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            return process.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+            return None
+
+    def listening_addresses(self) -> set[tuple[str, int]]:
+        assert self.process is not None
+        root = psutil.Process(self.process.pid)
+        addresses = set()
+        for member in [root, *root.children(recursive=True)]:
+            for connection in member.net_connections(kind="inet"):
+                if connection.status == psutil.CONN_LISTEN:
+                    # Java binds IPv6 sockets; IPv4 loopback then reads ::ffff:127.0.0.1.
+                    ip = connection.laddr.ip.removeprefix("::ffff:")
+                    addresses.add((ip, connection.laddr.port))
+        return addresses
+
+    def log(self) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-60:])
+
+
+def started(service: Service, log_path: Path) -> RunningService:
+    service.prepare()
+    running = RunningService(service, log_path)
+    running.start()
+    return running
+
+
+@pytest.fixture(scope="module")
+def isolated(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """A stack of this module's own: free ports, a temporary state dir, the shared jar cache."""
+    return make_settings(tmp_path_factory.mktemp("stack"))
+
+
+@pytest.fixture(scope="module")
+def kafka(isolated: Settings) -> Iterator[RunningService]:
+    running = started(KafkaService(isolated), isolated.state_dir / "kafka.log")
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def neo4j(isolated: Settings) -> Iterator[RunningService]:
+    running = started(Neo4jService(isolated), isolated.state_dir / "neo4j.log")
+    yield running
+    running.stop()
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+def partition_counts(settings: Settings, names: list[str]) -> dict[str, int]:
+    from confluent_kafka.admin import AdminClient
+
+    metadata = AdminClient({"bootstrap.servers": settings.kafka_bootstrap}).list_topics(timeout=10)
+    return {name: len(metadata.topics[name].partitions) for name in names}
+
+
+# Kafka ---------------------------------------------------------------------------------------
+def test_ensure_topics_creates_topics_with_requested_partitions(
+    kafka: RunningService, isolated: Settings
+) -> None:
+    chunks, moments = unique("chunks"), unique("moments")
+
+    ensure_topics(isolated, {chunks: 3, moments: 1})
+
+    assert partition_counts(isolated, [chunks, moments]) == {chunks: 3, moments: 1}
+
+
+def test_ensure_topics_is_idempotent(kafka: RunningService, isolated: Settings) -> None:
+    topic = unique("idempotent")
+    ensure_topics(isolated, {topic: 2})
+
+    ensure_topics(isolated, {topic: 2})
+
+    assert partition_counts(isolated, [topic]) == {topic: 2}
+
+
+def test_ensure_topics_rejects_a_partition_mismatch(
+    kafka: RunningService, isolated: Settings
+) -> None:
+    topic = unique("mismatch")
+    ensure_topics(isolated, {topic: 3})
+
+    with pytest.raises(TopicPartitionsMismatch) as raised:
+        ensure_topics(isolated, {topic: 2})
+
+    assert str(raised.value) == (
+        f"topic {topic!r} has 3 partitions, expected 2. Stream processors refuse to join topics "
+        "whose partition count differs; delete the topic or change the configured count."
+    )
+    assert raised.value.mismatches == {topic: (3, 2)}
+
+
+def test_a_produced_message_is_consumed_back_with_its_key_and_value(
+    kafka: RunningService, isolated: Settings
+) -> None:
+    topic = unique("roundtrip")
+    ensure_topics(isolated, {topic: 2})
+    producer = Producer({"bootstrap.servers": isolated.kafka_bootstrap})
+    producer.produce(topic, key=b"video-42", value=b'{"event": "VideoUploaded"}')
+    assert producer.flush(15) == 0
+
+    consumer = Consumer(
+        {
+            "bootstrap.servers": isolated.kafka_bootstrap,
+            "group.id": unique("group"),
+            "auto.offset.reset": "earliest",
+        }
+    )
+    consumer.subscribe([topic])
+    try:
+        deadline = time.monotonic() + 30
+        message = None
+        while message is None and time.monotonic() < deadline:
+            polled = consumer.poll(0.5)
+            if polled is not None and polled.error() is None:
+                message = polled
+    finally:
+        consumer.close()
+
+    assert message is not None, "no message consumed within 30 s"
+    assert (message.key(), message.value()) == (b"video-42", b'{"event": "VideoUploaded"}')
+
+
+def test_kafka_listens_on_loopback_only(kafka: RunningService, isolated: Settings) -> None:
+    addresses = kafka.listening_addresses()
+
+    assert {ip for ip, _ in addresses} == {"127.0.0.1"}
+    assert {isolated.kafka_port, isolated.kafka_controller_port} <= {port for _, port in addresses}
+
+
+def test_kafka_version_comes_from_the_broker_jar(kafka: RunningService) -> None:
+    assert kafka.service.version().startswith("4.")
+
+
+# Neo4j ---------------------------------------------------------------------------------------
+def count_videos(settings: Settings, video_id: str) -> int:
+    with GraphDatabase.driver(settings.neo4j_uri, auth=None) as driver:
+        records, _, _ = driver.execute_query(
+            "MATCH (v:Video {id: $id}) RETURN count(v) AS n", id=video_id
+        )
+    return int(records[0]["n"])
+
+
+def merge_video(settings: Settings, video_id: str) -> None:
+    with GraphDatabase.driver(settings.neo4j_uri, auth=None) as driver:
+        driver.execute_query("MERGE (v:Video {id: $id}) SET v.seen = true", id=video_id)
+
+
+def test_a_parameterised_merge_run_twice_leaves_one_node(
+    neo4j: RunningService, isolated: Settings
+) -> None:
+    video_id = unique("video")
+
+    merge_video(isolated, video_id)
+    merge_video(isolated, video_id)
+
+    assert count_videos(isolated, video_id) == 1
+
+
+def test_neo4j_reports_version_5_26(neo4j: RunningService) -> None:
+    assert neo4j.service.version().startswith("5.26")
+
+
+def test_bolt_listens_on_loopback_only(neo4j: RunningService, isolated: Settings) -> None:
+    addresses = neo4j.listening_addresses()
+
+    assert {ip for ip, _ in addresses} == {"127.0.0.1"}
+    assert isolated.neo4j_port in {port for _, port in addresses}
+
+
+def test_neo4j_writes_its_files_under_the_data_dir(
+    neo4j: RunningService, isolated: Settings
+) -> None:
+    home = isolated.data_dir / "neo4j"
+
+    assert (home / "logs" / "debug.log").is_file()
+    assert (home / "data" / "databases" / "neo4j").is_dir()
+
+
+def test_sigterm_stops_neo4j_cleanly_and_a_restart_keeps_the_data(
+    neo4j: RunningService, isolated: Settings
+) -> None:
+    video_id = unique("durable")
+    merge_video(isolated, video_id)
+
+    exit_code = neo4j.stop()
+    neo4j.start()
+
+    assert exit_code in (0, 143)
+    assert count_videos(isolated, video_id) == 1

