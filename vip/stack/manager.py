@@ -89,11 +89,14 @@ class StackManager:
 
     # Up -------------------------------------------------------------------------------------
     def up(self, names: Iterable[str] | None = None) -> list[str]:
-        """Start the selected services (all by default); returns the names it started."""
+        """Start the selected services (all by default); returns the names it started.
+
+        Everything is prepared first (downloads, formatting), then every process is spawned,
+        then all are polled together, so each readiness time is the service's own."""
         selected = self._select(names)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.logs_dir.mkdir(parents=True, exist_ok=True)
-        started: list[tuple[Service, psutil.Process, float]] = []
+        pending: list[Service] = []
         for service in selected:
             if self.owned_process(service.name) is not None and service.is_ready():
                 self.echo(f"{service.name}: already running")
@@ -106,11 +109,10 @@ class StackManager:
                 raise PortInUse(service.name, self.host, service.port)
             self.echo(f"{service.name}: preparing")
             service.prepare()
-            process = self._spawn(service)
-            started.append((service, process, time.monotonic()))
-        for service, process, began in started:
-            self._await_ready(service, process, began)
-        return [service.name for service, _, _ in started]
+            pending.append(service)
+        started = [(service, self._spawn(service), time.monotonic()) for service in pending]
+        self._await_ready(started)
+        return [service.name for service in pending]
 
     def _spawn(self, service: Service) -> psutil.Process:
         existing = self.owned_process(service.name)
@@ -136,23 +138,29 @@ class StackManager:
         self.echo(f"{service.name}: started pid {popen.pid}")
         return popen
 
-    def _await_ready(self, service: Service, process: psutil.Process, began: float) -> None:
-        deadline = began + service.start_timeout_s
-        while time.monotonic() < deadline:
-            if not process.is_running() or process.status() == psutil.STATUS_ZOMBIE:
-                code = process.wait(timeout=1) if process.is_running() else None
-                raise ServiceFailedToStart(
-                    service.name, f"process exited (code {code})", tail(self.log_path(service.name))
-                )
-            if service.is_ready():
-                self.echo(f"{service.name}: ready in {time.monotonic() - began:.1f}s")
-                return
-            time.sleep(POLL_INTERVAL_S)
-        raise ServiceFailedToStart(
-            service.name,
-            f"not ready within {service.start_timeout_s:.0f}s",
-            tail(self.log_path(service.name)),
-        )
+    def _await_ready(self, started: list[tuple[Service, psutil.Process, float]]) -> None:
+        waiting = list(started)
+        while waiting:
+            for entry in list(waiting):
+                service, process, began = entry
+                if not process.is_running() or process.status() == psutil.STATUS_ZOMBIE:
+                    code = process.wait(timeout=1) if process.is_running() else None
+                    raise ServiceFailedToStart(
+                        service.name,
+                        f"process exited (code {code})",
+                        tail(self.log_path(service.name)),
+                    )
+                if service.is_ready():
+                    self.echo(f"{service.name}: ready in {time.monotonic() - began:.1f}s")
+                    waiting.remove(entry)
+                elif time.monotonic() > began + service.start_timeout_s:
+                    raise ServiceFailedToStart(
+                        service.name,
+                        f"not ready within {service.start_timeout_s:.0f}s",
+                        tail(self.log_path(service.name)),
+                    )
+            if waiting:
+                time.sleep(POLL_INTERVAL_S)
 
     # Down -----------------------------------------------------------------------------------
     def down(self, names: Iterable[str] | None = None, timeout_s: float = 30.0) -> list[str]:
