@@ -10,7 +10,7 @@ BOOTSTRAP_UV := $(CACHE_DIR)/bootstrap/bin/uv
 UV := $(or $(shell command -v uv 2>/dev/null),$(BOOTSTRAP_UV))
 VIP := $(UV) run --frozen vip
 
-.PHONY: help setup up down status demo lint typecheck test test-unit test-stack bench
+.PHONY: help setup up down status demo lint typecheck compose-check test test-unit bench
 
 help:
 	@echo "make demo   - set up, start the stack, ingest a shared clip, print a search hit"
@@ -45,12 +45,17 @@ lint: setup
 typecheck: setup
 	$(UV) run --frozen mypy
 
+# compose/ is validated whenever a Docker Compose v2 CLI is present (no engine is needed).
+compose-check:
+	@if docker compose version >/dev/null 2>&1; then bash compose/check.sh; \
+	  else echo "compose-check: no Docker Compose v2 CLI here; skipped"; fi
+
 test-unit: setup
 	$(UV) run --frozen pytest -q tests/unit
 
 # The whole suite against the real servers. The stack is stopped afterwards unless
 # VIP_KEEP_STACK=1.
-test: lint typecheck
+test: lint typecheck compose-check
 	$(VIP) stack up
 	status=0; $(UV) run --frozen pytest -q -p no:cacheprovider tests || status=$$?; \
 	  if [ "$${VIP_KEEP_STACK:-0}" != 1 ]; then $(VIP) stack down; fi; \
