@@ -62,8 +62,9 @@ def sample_times(
     """Times inside [start, end) at which a chunk's keyframe images are taken.
 
     The chunk's first frame, then every ``every_s`` seconds, plus the stream's own keyframes
-    (encoders place them at scene changes, so each one usually opens a new shot). A regular
-    sample closer than ``every_s / 4`` to a stream keyframe gives way to it."""
+    (encoders place them at scene changes, so each one often opens a new shot). A regular
+    sample closer than ``every_s / 4`` to a stream keyframe gives way to it, and no two
+    samples are ``every_s / 2`` or less apart (periodic keyframes must not multiply the work)."""
     if every_s <= 0:
         raise ValueError(f"every_s must be positive, got {every_s}")
     regular = []
@@ -74,7 +75,10 @@ def sample_times(
     keys = [k for k in keyframe_times if start <= k < end - 1e-6]
     near = every_s / 4
     kept = [t for t in regular if t == start or all(abs(t - k) >= near for k in keys)]
-    times = sorted({round(t, 6) for t in [*kept, *keys]})
+    times: list[float] = []
+    for candidate in sorted({round(t, 6) for t in [*kept, *keys]}):
+        if not times or candidate - times[-1] > every_s / 2 + 1e-9:
+            times.append(candidate)
     return times or [round(start, 6)]
 
 

@@ -65,20 +65,14 @@ def test_sample_times_start_at_the_chunk_and_step_evenly():
 def test_stream_keyframes_are_sampled_and_displace_nearby_regular_samples():
     # bikes.mp4: its encoder put keyframes on the shot cuts.
     keys = [0.0, 1.2, 3.04, 5.48, 7.48, 9.68]
-    assert sample_times(0.0, 10.0, 2.0, keys) == [
-        0.0,
-        1.2,
-        2.0,
-        3.04,
-        4.0,
-        5.48,
-        6.0,
-        7.48,
-        8.0,
-        9.68,
-    ]
+    assert sample_times(0.0, 10.0, 2.0, keys) == [0.0, 1.2, 3.04, 5.48, 7.48, 9.68]
     # 10.0 is dropped beside a keyframe at 9.8 (closer than every_s / 4).
     assert sample_times(8.0, 12.0, 2.0, [9.8]) == [8.0, 9.8]
+
+
+def test_periodic_keyframes_do_not_multiply_the_samples():
+    every_second = [float(t) for t in range(0, 10)]
+    assert sample_times(0.0, 10.0, 2.0, every_second) == [0.0, 2.0, 4.0, 6.0, 8.0]
 
 
 def test_video_ids_come_from_the_content_hash():
