@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-from pymilvus import DataType, MilvusClient
+from pymilvus import DataType, MilvusClient, MilvusException
+
+T = TypeVar("T")
 
 DIM = 384
 # FLAT (exact search): Milvus Lite measured HNSW recall at 0.36 on random vectors; until
@@ -77,6 +79,8 @@ class MilvusMoments:
 
     def ensure_collection(self) -> None:
         if self._client.has_collection(self.collection):
+            # A restarted Milvus (Lite or standalone) has its collections released.
+            self._client.load_collection(self.collection)
             return
         schema = self._client.create_schema(auto_id=False, enable_dynamic_field=False)
         schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=128)
@@ -94,13 +98,26 @@ class MilvusMoments:
         self._client.create_collection(self.collection, schema=schema, index_params=index)
         self._client.load_collection(self.collection)
 
+    def _loaded(self, call: Callable[[], T]) -> T:
+        """Run a read; if Milvus restarted under us and released the collection, load it
+        again and retry once."""
+        try:
+            return call()
+        except MilvusException as exc:
+            if "load" not in str(exc).lower():
+                raise
+            self._client.load_collection(self.collection)
+            return call()
+
     def upsert(self, rows: Sequence[MomentRow]) -> None:
         if rows:
             self._client.upsert(self.collection, [row.as_dict() for row in rows])
 
     def count(self, video_id: str | None = None) -> int:
         expr = f"video_id == {id_literal(video_id)}" if video_id else 'id != ""'
-        rows = self._client.query(self.collection, filter=expr, output_fields=["id"])
+        rows = self._loaded(
+            lambda: self._client.query(self.collection, filter=expr, output_fields=["id"])
+        )
         return len(rows)
 
     def search(
@@ -109,13 +126,15 @@ class MilvusMoments:
         expr = ""
         if video_ids:
             expr = f"video_id in [{', '.join(id_literal(v) for v in video_ids)}]"
-        results = self._client.search(
-            self.collection,
-            data=[list(vector)],
-            limit=top_k,
-            filter=expr,
-            output_fields=OUTPUT_FIELDS,
-            search_params={"metric_type": "COSINE"},
+        results = self._loaded(
+            lambda: self._client.search(
+                self.collection,
+                data=[list(vector)],
+                limit=top_k,
+                filter=expr,
+                output_fields=OUTPUT_FIELDS,
+                search_params={"metric_type": "COSINE"},
+            )
         )
         hits = []
         for hit in results[0]:
