@@ -48,6 +48,7 @@ class VideoPublic(BaseModel):
     chunk_count: int | None
     indexed_chunks: int | None
     error: str | None = None
+    upload_id: str | None = None
 
 
 class VideoDetail(VideoPublic):

@@ -62,6 +62,7 @@ class ChunkSpan(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     source: str
+    upload_id: str = Field(description="event_id of the VideoUploaded this chunk came from")
     chunk_index: int = Field(ge=0)
     chunk_count: int = Field(gt=0)
     start: Seconds

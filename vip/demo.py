@@ -12,15 +12,18 @@ from vip.stack import stack
 from vip.upload import build_event, publish
 
 
-def wait_for_video(settings: Settings, video_id: str, timeout_s: float) -> dict[str, object]:
-    """Poll the query API with a deadline until the video's job completes or fails."""
+def wait_for_video(
+    settings: Settings, video_id: str, upload_id: str, timeout_s: float
+) -> dict[str, object]:
+    """Poll the query API with a deadline until this upload's job completes or fails (a
+    re-upload of known bytes is processed again, so an earlier upload's status won't do)."""
     deadline = time.monotonic() + timeout_s
     last: dict[str, object] = {}
     while time.monotonic() < deadline:
         response = httpx.get(f"{settings.api_url}/v1/videos/{video_id}", timeout=10)
         if response.status_code == 200:
             last = response.json()
-            if last["status"] in {"completed", "failed"}:
+            if last["upload_id"] == upload_id and last["status"] in {"completed", "failed"}:
                 return last
         time.sleep(0.5)
     raise TimeoutError(f"video {video_id} not indexed within {timeout_s:.0f}s (last: {last})")
@@ -34,7 +37,7 @@ def run_demo(settings: Settings, video: Path, query: str, timeout_s: float) -> N
     publish(event, settings)
     print(f"uploaded {video} as {event.video_id}")
     ingest_started = time.monotonic()
-    detail = wait_for_video(settings, event.video_id, timeout_s)
+    detail = wait_for_video(settings, event.video_id, event.event_id, timeout_s)
     if detail["status"] != "completed":
         raise RuntimeError(f"ingestion failed: {detail.get('error')}")
     print(

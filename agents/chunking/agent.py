@@ -37,6 +37,7 @@ def register(app: faust.App, pipeline: PipelineTopics, deps: Dependencies) -> No
             props={
                 "source": upload.source,
                 "status": "processing",
+                "upload_id": upload.event_id,
                 "error": None,
                 "duration": result.probe.duration,
                 "chunk_count": len(result.chunks),

@@ -50,6 +50,7 @@ def cut_video(
         cursor += len(times)
         span = ChunkSpan(
             source=upload.source,
+            upload_id=upload.event_id,
             chunk_index=planned.index,
             chunk_count=len(plan),
             start=planned.start,

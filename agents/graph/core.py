@@ -23,6 +23,7 @@ def moment_delta(moment: MomentEmbedded) -> GraphUpdated:
         props={
             "video_id": moment.video_id,
             "index": span.chunk_index,
+            "upload_id": span.upload_id,
             "start": span.start,
             "end": span.end,
             "text": moment.text,

@@ -38,7 +38,8 @@ def _rel_type(name: str) -> str:
 
 REFRESH_STATUS = """
 MATCH (v:Video {key: $video_id})
-OPTIONAL MATCH (v)-[:HAS_CHUNK]->(c:Chunk) WHERE c.start IS NOT NULL
+OPTIONAL MATCH (v)-[:HAS_CHUNK]->(c:Chunk)
+  WHERE c.start IS NOT NULL AND c.upload_id = v.upload_id
 WITH v, count(c) AS indexed
 SET v.indexed_chunks = indexed,
     v.status = CASE

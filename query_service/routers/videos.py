@@ -20,6 +20,7 @@ def _public(props: dict[str, Any]) -> VideoPublic:
         duration=props.get("duration"),
         chunk_count=props.get("chunk_count"),
         indexed_chunks=props.get("indexed_chunks"),
+        upload_id=props.get("upload_id"),
         error=props.get("error"),
     )
 

@@ -9,7 +9,13 @@ from streams.records import (
 )
 
 SPAN = ChunkSpan(
-    source="/m/bikes.mp4", chunk_index=1, chunk_count=3, start=10.0, end=20.0, video_duration=30.0
+    source="/m/bikes.mp4",
+    upload_id="u1",
+    chunk_index=1,
+    chunk_count=3,
+    start=10.0,
+    end=20.0,
+    video_duration=30.0,
 )
 
 
