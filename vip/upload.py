@@ -90,7 +90,7 @@ def publish(event: VideoUploaded, settings: Settings, timeout_s: float = 15.0) -
             "acks": "all",
             "message.timeout.ms": int(timeout_s * 1000),
             "socket.connection.setup.timeout.ms": 3000,
-        "log_level": 3,
+            "log_level": 3,
         }
     )
     failures: list[str] = []

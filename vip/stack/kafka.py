@@ -5,17 +5,16 @@ from __future__ import annotations
 import base64
 import contextlib
 import socket
-import subprocess
 import uuid
 from pathlib import Path
 
 from confluent_kafka.admin import AdminClient
 
 from vip.settings import REPO_ROOT, Settings
-from vip.stack.errors import SetupFailed
 from vip.stack.kafka_admin import TopicPartitionsMismatch, TopicSetupFailed, ensure_topics
-from vip.stack.maven import classpath, ensure_jars, java_tool, output_tail
+from vip.stack.maven import classpath, ensure_jars, java_tool
 from vip.stack.service import Launch
+from vip.stack.steps import run_step
 
 __all__ = [
     "KafkaService",
@@ -197,25 +196,12 @@ class KafkaService:
             heap="256m",
             initial_heap="32m",
         )
-        try:
-            result = subprocess.run(
-                command,
-                cwd=self.config_dir,
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                text=True,
-                timeout=FORMAT_TIMEOUT_S,
-                check=False,
-            )
-        except subprocess.TimeoutExpired as error:
-            raise SetupFailed(
-                f"formatting Kafka storage took over {FORMAT_TIMEOUT_S:.0f}s"
-            ) from error
-        if result.returncode != 0:
-            raise SetupFailed(
-                f"formatting Kafka storage in {self.log_dir} failed (exit {result.returncode}):\n"
-                + output_tail(result.stdout + result.stderr)
-            )
+        run_step(
+            command,
+            f"formatting Kafka storage in {self.log_dir}",
+            FORMAT_TIMEOUT_S,
+            cwd=self.config_dir,
+        )
 
     def launch(self) -> Launch:
         argv = self._java(

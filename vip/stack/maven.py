@@ -5,10 +5,10 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import subprocess
 from pathlib import Path
 
 from vip.stack.errors import SetupFailed
+from vip.stack.steps import run_step
 
 MARKER_NAME = ".vip-pom.sha256"
 MAVEN_TIMEOUT_S = 1200.0
@@ -19,10 +19,6 @@ def file_digest(*paths: Path) -> str:
     for path in paths:
         digest.update(path.read_bytes())
     return digest.hexdigest()
-
-
-def output_tail(text: str, lines: int = 40) -> str:
-    return "\n".join(text.strip().splitlines()[-lines:])
 
 
 def ensure_jars(pom: Path, dest: Path) -> Path:
@@ -53,25 +49,12 @@ def ensure_jars(pom: Path, dest: Path) -> Path:
         f"-DoutputDirectory={staging}",
     ]
     try:
-        result = subprocess.run(
-            command,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=MAVEN_TIMEOUT_S,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as error:
+        run_step(command, f"mvn fetching the jars of {pom}", MAVEN_TIMEOUT_S)
+        if not any(staging.glob("*.jar")):
+            raise SetupFailed(f"mvn fetched no jars for {pom}")
+    except SetupFailed:
         shutil.rmtree(staging, ignore_errors=True)
-        raise SetupFailed(
-            f"mvn did not finish fetching the jars of {pom} in {MAVEN_TIMEOUT_S:.0f}s"
-        ) from error
-    if result.returncode != 0 or not any(staging.glob("*.jar")):
-        shutil.rmtree(staging, ignore_errors=True)
-        raise SetupFailed(
-            f"mvn failed to fetch the jars of {pom} (exit {result.returncode}):\n"
-            + output_tail(result.stdout + result.stderr)
-        )
+        raise
     (staging / MARKER_NAME).write_text(wanted + "\n")
     retired = dest.with_name(dest.name + ".old")
     shutil.rmtree(retired, ignore_errors=True)

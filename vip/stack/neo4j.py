@@ -5,14 +5,13 @@ from __future__ import annotations
 import hashlib
 import shutil
 import socket
-import subprocess
 
 from neo4j import GraphDatabase
 
 from vip.settings import REPO_ROOT, Settings
-from vip.stack.errors import SetupFailed
-from vip.stack.maven import MARKER_NAME, classpath, ensure_jars, java_tool, output_tail
+from vip.stack.maven import MARKER_NAME, classpath, ensure_jars, java_tool
 from vip.stack.service import Launch
+from vip.stack.steps import run_step
 
 JAVA_DIR = REPO_ROOT / "vip" / "stack" / "java" / "neo4j"
 POM = JAVA_DIR / "pom.xml"
@@ -73,24 +72,7 @@ class Neo4jService:
             classpath(self.jars_dir / "*"),
             str(LAUNCHER_SOURCE),
         ]
-        try:
-            result = subprocess.run(
-                command,
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                text=True,
-                timeout=COMPILE_TIMEOUT_S,
-                check=False,
-            )
-        except subprocess.TimeoutExpired as error:
-            raise SetupFailed(
-                f"javac {LAUNCHER_SOURCE.name} took over {COMPILE_TIMEOUT_S:.0f}s"
-            ) from error
-        if result.returncode != 0:
-            raise SetupFailed(
-                f"javac {LAUNCHER_SOURCE} failed (exit {result.returncode}):\n"
-                + output_tail(result.stdout + result.stderr)
-            )
+        run_step(command, f"javac {LAUNCHER_SOURCE.name}", COMPILE_TIMEOUT_S)
         marker.write_text(wanted + "\n")
 
     def launch(self) -> Launch:

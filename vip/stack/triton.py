@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import subprocess
 from pathlib import Path
 
 import httpx
@@ -19,6 +18,7 @@ import httpx
 from vip.settings import Settings
 from vip.stack.errors import SetupFailed
 from vip.stack.service import Launch
+from vip.stack.steps import run_step
 
 # The python-backend stub is built per Python minor version; 3.11 is the one we install.
 PYTHON_VERSION = "3.11"
@@ -103,23 +103,7 @@ class TritonService:
     def _run(self, argv: list[str]) -> None:
         env = {**os.environ, "VIRTUAL_ENV": str(self.venv_dir)}
         env.pop("UV_PROJECT_ENVIRONMENT", None)
-        try:
-            completed = subprocess.run(
-                argv,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=_INSTALL_TIMEOUT_S,
-                check=False,
-            )
-        except (OSError, subprocess.TimeoutExpired) as error:
-            raise SetupFailed(f"triton: `{' '.join(argv)}` could not run: {error}") from error
-        if completed.returncode != 0:
-            tail = "\n".join((completed.stderr or completed.stdout).splitlines()[-20:])
-            command = " ".join(argv)
-            raise SetupFailed(
-                f"triton: `{command}` failed with exit status {completed.returncode}:\n{tail}"
-            )
+        run_step(argv, f"triton: `{' '.join(argv)}`", _INSTALL_TIMEOUT_S, env=env)
 
     def _link_backend(self) -> None:
         # Symlinks, not copies: a copied stub makes the server hang while loading a model.
