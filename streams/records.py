@@ -74,6 +74,11 @@ class ChunkCut(Event):
     type: Literal["ChunkCut"] = "ChunkCut"
     span: ChunkSpan
     keyframes: tuple[KeyframeRef, ...]
+    # Every decoded frame of the chunk as a tiny RGB thumbnail (.npz: frames uint8 (n, h, w, 3)
+    # and times float64 (n,)), for shot-boundary detection. None when not produced.
+    strip_uri: str | None = None
+    # The chunk's audio as 16 kHz mono float32 PCM (.f32 little-endian); None without audio.
+    audio_uri: str | None = None
 
 
 class ObjectDetection(BaseModel):
@@ -85,13 +90,81 @@ class ObjectDetection(BaseModel):
     time: Seconds
 
 
+class Shot(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    start: Seconds
+    end: Seconds
+    keyframe: KeyframeRef | None = None
+
+
+class OcrLine(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    text: str
+    score: Score
+    box: Box
+    time: Seconds
+
+
+class Word(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    word: str
+    start: Seconds
+    end: Seconds
+    probability: Score | None = None
+
+
+class TranscriptSegment(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    text: str
+    start: Seconds
+    end: Seconds
+    words: tuple[Word, ...] = ()
+
+
+class FaceDetection(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    score: Score
+    box: Box
+    time: Seconds
+
+
+class Tag(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    label: str
+    score: Score
+    time: Seconds
+
+
+class Caption(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    text: str
+    time: Seconds
+    source: str = Field(description="provider or model that wrote it")
+
+
 class ChunkAnalysed(Event):
     type: Literal["ChunkAnalysed"] = "ChunkAnalysed"
     span: ChunkSpan
     keyframes: tuple[KeyframeRef, ...]
+    shots: tuple[Shot, ...] = ()
     objects: tuple[ObjectDetection, ...] = ()
-    tags: tuple[str, ...] = ()
+    ocr: tuple[OcrLine, ...] = ()
+    transcript: tuple[TranscriptSegment, ...] = ()
+    faces: tuple[FaceDetection, ...] = ()
+    tags: tuple[Tag, ...] = ()
+    captions: tuple[Caption, ...] = ()
+    # name -> version of every model or provider whose output is in this event
     models: dict[str, str] = Field(default_factory=dict)
+    # capability -> why it gave nothing (e.g. "not available: no weights present")
+    unavailable: dict[str, str] = Field(default_factory=dict)
+    cache_hit: bool = False
 
 
 class MomentEmbedded(Event):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Final, Self, TypeVar
@@ -144,15 +144,39 @@ class TritonClient:
         self, images: Sequence[bytes], min_score: float = 0.25
     ) -> list[list[Detection]]:
         """Detect COCO objects in each encoded image (JPEG/PNG bytes), best first."""
-        results: list[list[Detection]] = []
-        for batch in _batches(images, self.max_batch_size(DETECTION_MODEL)):
-            image_input = triton_http.InferInput("IMAGE", [len(batch), 1], "BYTES")
-            image_input.set_data_from_numpy(np.array(batch, dtype=np.object_).reshape(-1, 1))
-            score_input = triton_http.InferInput("MIN_SCORE", [len(batch), 1], "FP32")
-            score_input.set_data_from_numpy(np.full((len(batch), 1), min_score, np.float32))
-            output = self._infer(DETECTION_MODEL, [image_input, score_input], "DETECTIONS")
-            results.extend(_parse_detections(item) for item in output.reshape(-1))
-        return results
+        answers = self.call_json(
+            DETECTION_MODEL,
+            "IMAGE",
+            images,
+            output_name="DETECTIONS",
+            scalars={"MIN_SCORE": min_score},
+        )
+        return [_parse_detections(answer) for answer in answers]
+
+    def call_json(
+        self,
+        model: str,
+        input_name: str,
+        items: Sequence[bytes],
+        output_name: str = "RESULT",
+        scalars: Mapping[str, float] | None = None,
+    ) -> list[Any]:
+        """The common shape of our python-backend models: one BYTES item per batch row in
+        (an encoded image, a PCM buffer, an .npz), one UTF-8 JSON document per row out.
+        ``scalars`` become FP32 [1] inputs repeated for every row. Batches are split at the
+        model's max_batch_size; Triton's dynamic batcher may merge them further."""
+        answers: list[Any] = []
+        for batch in _batches(items, self.max_batch_size(model)):
+            data = triton_http.InferInput(input_name, [len(batch), 1], "BYTES")
+            data.set_data_from_numpy(np.array(batch, dtype=np.object_).reshape(-1, 1))
+            inputs = [data]
+            for name, value in (scalars or {}).items():
+                scalar = triton_http.InferInput(name, [len(batch), 1], "FP32")
+                scalar.set_data_from_numpy(np.full((len(batch), 1), value, np.float32))
+                inputs.append(scalar)
+            output = self._infer(model, inputs, output_name)
+            answers.extend(json.loads(item) for item in output.reshape(-1))
+        return answers
 
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
         """L2-normalised sentence embeddings, one float32 row per text (n x 384)."""
@@ -204,7 +228,7 @@ def _batches(items: Sequence[_T], size: int) -> list[Sequence[_T]]:
     return [items[start : start + size] for start in range(0, len(items), size)]
 
 
-def _parse_detections(item: bytes) -> list[Detection]:
+def _parse_detections(entries: list[dict[str, Any]]) -> list[Detection]:
     return [
         Detection(
             label=str(entry["label"]),
@@ -216,5 +240,5 @@ def _parse_detections(item: bytes) -> list[Detection]:
                 float(entry["box"][3]),
             ),
         )
-        for entry in json.loads(item)
+        for entry in entries
     ]
