@@ -8,6 +8,8 @@ export UV_PROJECT_ENVIRONMENT ?= $(CACHE_DIR)/venvs/main
 export UV_PYTHON ?= 3.11
 BOOTSTRAP_UV := $(CACHE_DIR)/bootstrap/bin/uv
 UV := $(or $(shell command -v uv 2>/dev/null),$(BOOTSTRAP_UV))
+# The stack manager runs uv too (it installs the Triton environment).
+export PATH := $(CACHE_DIR)/bootstrap/bin:$(PATH)
 VIP := $(UV) run --frozen vip
 
 .PHONY: help setup up down status demo lint typecheck compose-check test test-unit bench

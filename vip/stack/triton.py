@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import httpx
@@ -66,10 +67,21 @@ class TritonService:
             ),
         }
 
+    def _requirement_files(self) -> tuple[list[Path], list[Path]]:
+        """(resolved together, installed --no-deps): the base files plus one file per
+        capability under requirements.d/ (``*.nodeps.txt`` for weight-carrier packages)."""
+        extra = sorted((self.models_dir / "requirements.d").glob("*.txt"))
+        resolved = [self.models_dir / REQUIREMENTS]
+        resolved += [p for p in extra if not p.name.endswith(".nodeps.txt")]
+        no_deps = [self.models_dir / REQUIREMENTS_NO_DEPS]
+        no_deps += [p for p in extra if p.name.endswith(".nodeps.txt")]
+        return resolved, no_deps
+
     def _requirements_digest(self) -> str:
         digest = hashlib.sha256(f"python{PYTHON_VERSION}\n".encode())
-        for name in (REQUIREMENTS, REQUIREMENTS_NO_DEPS):
-            digest.update(name.encode() + b"\0" + (self.models_dir / name).read_bytes())
+        resolved, no_deps = self._requirement_files()
+        for path in [*resolved, *no_deps]:
+            digest.update(path.name.encode() + b"\0" + path.read_bytes())
         return digest.hexdigest()
 
     # Service protocol -----------------------------------------------------------------------
@@ -83,15 +95,17 @@ class TritonService:
         python = self.venv_dir / "bin" / "python"
         if python.exists() and marker.exists() and marker.read_text().strip() == wanted:
             return
-        uv = shutil.which("uv")
+        beside = Path(sys.executable).parent / "uv"
+        uv = str(beside) if beside.exists() else shutil.which("uv")
         if uv is None:
             raise SetupFailed("triton: `uv` is not on PATH; it installs the Triton environment")
         if not python.exists():
             self._run([uv, "venv", "--clear", "--python", PYTHON_VERSION, str(self.venv_dir)])
         marker.unlink(missing_ok=True)
-        self._run([uv, "pip", "install", "-r", str(self.models_dir / REQUIREMENTS)])
+        resolved, no_deps = self._requirement_files()
+        self._run([uv, "pip", "install", *(arg for p in resolved for arg in ("-r", str(p)))])
         self._run(
-            [uv, "pip", "install", "--no-deps", "-r", str(self.models_dir / REQUIREMENTS_NO_DEPS)]
+            [uv, "pip", "install", "--no-deps", *(arg for p in no_deps for arg in ("-r", str(p)))]
         )
         missing = [
             str(p) for p in [self.executable, *self._backend_files().values()] if not p.exists()
