@@ -52,6 +52,7 @@ class Settings(BaseSettings):
     triton_grpc_port: int = 8001
     triton_metrics_port: int = 8002
     triton_timeout_s: float = 30.0
+    triton_models_dir: Path = REPO_ROOT / "triton_models"
 
     api_port: int = 8080
 
@@ -142,9 +143,6 @@ class Settings(BaseSettings):
     def venvs_dir(self) -> Path:
         return self.cache_dir / "venvs"
 
-    @property
-    def triton_models_dir(self) -> Path:
-        return REPO_ROOT / "triton_models"
 
 
 def load_settings(**overrides: object) -> Settings:
