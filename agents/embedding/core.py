@@ -6,6 +6,7 @@ from collections import Counter, defaultdict
 
 from streams.records import ChunkAnalysed
 
+MAX_TEXT_CHARS = 4000
 _NUMBERS = {2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight"}
 
 
@@ -34,12 +35,48 @@ def _plural(label: str, n: int) -> str:
     return f"{word} {noun}"
 
 
+def _listed(phrases: list[str]) -> str:
+    return phrases[0] if len(phrases) == 1 else ", ".join(phrases[:-1]) + " and " + phrases[-1]
+
+
+def top_tags(analysis: ChunkAnalysed, limit: int = 5) -> list[str]:
+    """Tag labels by their best score in the chunk, strongest first."""
+    best: dict[str, float] = {}
+    for tag in analysis.tags:
+        best[tag.label] = max(best.get(tag.label, 0.0), tag.score)
+    return [label for label, _ in sorted(best.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]]
+
+
+def _unique(texts: list[str], limit: int) -> list[str]:
+    seen: dict[str, None] = {}
+    for text in texts:
+        cleaned = " ".join(text.split())
+        if cleaned and cleaned.lower() not in {s.lower() for s in seen}:
+            seen[cleaned] = None
+    return list(seen)[:limit]
+
+
 def describe(analysis: ChunkAnalysed) -> tuple[str, tuple[str, ...]]:
-    """A sentence naming what the moment shows, and its labels (most prominent first)."""
+    """The moment in words, most telling first (the embedding model reads 256 tokens), and its
+    labels: detected objects (most prominent first), then image tags."""
     counts = label_counts(analysis)
-    labels = tuple(counts)
-    if not counts:
-        return "A scene with no recognised objects.", labels
-    phrases = [_plural(label, n) for label, n in counts.items()]
-    listed = phrases[0] if len(phrases) == 1 else ", ".join(phrases[:-1]) + " and " + phrases[-1]
-    return f"A scene showing {listed}.", labels
+    tags = top_tags(analysis)
+    parts = []
+    if counts:
+        parts.append(
+            f"A scene showing {_listed([_plural(label, n) for label, n in counts.items()])}."
+        )
+    if analysis.faces:
+        parts.append("A face is visible." if len(analysis.faces) == 1 else "Faces are visible.")
+    if tags:
+        parts.append(f"It looks like {_listed(tags)}.")
+    parts.extend(_unique([c.text for c in analysis.captions], 3))
+    on_screen = _unique([line.text for line in analysis.ocr], 10)
+    if on_screen:
+        parts.append(f"On-screen text: {' / '.join(on_screen)}.")
+    speech = " ".join(segment.text.strip() for segment in analysis.transcript).strip()
+    if speech:
+        parts.append(f"Speech: {speech}")
+    text = " ".join(parts) if parts else "A scene with no recognised objects."
+    labels = tuple(dict.fromkeys([*counts, *tags]))
+    return text[:MAX_TEXT_CHARS], labels

@@ -40,10 +40,16 @@ class BlobStore(Protocol):
     def get(self, uri: str) -> bytes:
         """Read a blob by the URI that put() returned."""
 
+    def uri_for(self, key: str) -> str:
+        """The URI that put(key, …) returns, without writing anything."""
+
 
 class LocalBlobStore:
     def __init__(self, root: Path) -> None:
         self.root = root.resolve()
+
+    def uri_for(self, key: str) -> str:
+        return (self.root / _check_key(key)).as_uri()
 
     def put(self, key: str, data: bytes, content_type: str) -> str:
         path = self.root / _check_key(key)
@@ -78,8 +84,14 @@ class S3BlobStore:
         self.bucket = bucket
         self.prefix = prefix.strip("/")
 
+    def _full_key(self, key: str) -> str:
+        return f"{self.prefix}/{_check_key(key)}" if self.prefix else _check_key(key)
+
+    def uri_for(self, key: str) -> str:
+        return f"s3://{self.bucket}/{self._full_key(key)}"
+
     def put(self, key: str, data: bytes, content_type: str) -> str:
-        full = f"{self.prefix}/{_check_key(key)}" if self.prefix else _check_key(key)
+        full = self._full_key(key)
         self.client.put_object(Bucket=self.bucket, Key=full, Body=data, ContentType=content_type)
         return f"s3://{self.bucket}/{full}"
 

@@ -73,3 +73,31 @@ def test_a_moment_links_to_its_video_and_both_neighbours():
         ("NEXT", "v1:00000", "v1:00001"),
         ("NEXT", "v1:00001", "v1:00002"),
     ]
+
+
+def test_tags_text_and_speech_join_the_description_in_order_of_weight():
+    from streams.records import FaceDetection, OcrLine, Tag, TranscriptSegment
+
+    analysis = _analysis(_obj("person", 10.0)).model_copy(
+        update={
+            "faces": (FaceDetection(score=0.8, box=(0.1, 0.1, 0.3, 0.3), time=10.0),),
+            "tags": (
+                Tag(label="bicycle-built-for-two", score=0.2, time=10.0),
+                Tag(label="mountain bike", score=0.7, time=12.0),
+            ),
+            "ocr": (
+                OcrLine(text="Frame = 12", score=0.9, box=(0.5, 0.8, 0.9, 0.9), time=10.0),
+                OcrLine(text="frame =  12", score=0.8, box=(0.5, 0.8, 0.9, 0.9), time=12.0),
+            ),
+            "transcript": (
+                TranscriptSegment(text=" Ask not what your country can do.", start=10.0, end=12.0),
+            ),
+        }
+    )
+    text, labels = describe(analysis)
+    assert text == (
+        "A scene showing a person. A face is visible. It looks like mountain bike and "
+        "bicycle-built-for-two. On-screen text: Frame = 12. "
+        "Speech: Ask not what your country can do."
+    )
+    assert labels == ("person", "mountain bike", "bicycle-built-for-two")
