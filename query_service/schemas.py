@@ -49,6 +49,7 @@ class VideoPublic(BaseModel):
     indexed_chunks: int | None
     error: str | None = None
     upload_id: str | None = None
+    analysis_cache_hits: int | None = None
 
 
 class VideoDetail(VideoPublic):

@@ -176,6 +176,7 @@ class MomentEmbedded(Event):
     thumbnail_uri: str | None = None
     model: str
     vector: tuple[float, ...]
+    analysis_cache_hit: bool = False
 
 
 class NodeDelta(BaseModel):

@@ -52,6 +52,7 @@ def register(app: faust.App, pipeline: PipelineTopics, deps: Dependencies) -> No
             thumbnail_uri=thumbnail or None,
             model=f"{TEXT_MODEL}:{triton.model_version(TEXT_MODEL)}",
             vector=tuple(round(float(v), 6) for v in vector),
+            analysis_cache_hit=analysis.cache_hit,
         )
 
     async def handle(key: bytes | None, value: bytes | None) -> None:

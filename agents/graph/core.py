@@ -24,6 +24,7 @@ def moment_delta(moment: MomentEmbedded) -> GraphUpdated:
             "video_id": moment.video_id,
             "index": span.chunk_index,
             "upload_id": span.upload_id,
+            "analysis_cache_hit": moment.analysis_cache_hit,
             "start": span.start,
             "end": span.end,
             "text": moment.text,

@@ -40,8 +40,9 @@ REFRESH_STATUS = """
 MATCH (v:Video {key: $video_id})
 OPTIONAL MATCH (v)-[:HAS_CHUNK]->(c:Chunk)
   WHERE c.start IS NOT NULL AND c.upload_id = v.upload_id
-WITH v, count(c) AS indexed
+WITH v, count(c) AS indexed, count(CASE WHEN c.analysis_cache_hit THEN 1 END) AS hits
 SET v.indexed_chunks = indexed,
+    v.analysis_cache_hits = hits,
     v.status = CASE
       WHEN v.status = 'processing' AND v.chunk_count IS NOT NULL AND indexed >= v.chunk_count
       THEN 'completed' ELSE v.status END

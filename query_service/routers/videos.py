@@ -21,6 +21,7 @@ def _public(props: dict[str, Any]) -> VideoPublic:
         chunk_count=props.get("chunk_count"),
         indexed_chunks=props.get("indexed_chunks"),
         upload_id=props.get("upload_id"),
+        analysis_cache_hits=props.get("analysis_cache_hits"),
         error=props.get("error"),
     )
 
