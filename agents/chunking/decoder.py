@@ -153,6 +153,9 @@ def _encode(frame: av.VideoFrame, max_side: int) -> Keyframe:
     # full size and resizing in Pillow.
     width, height = scaled_size(frame.width, frame.height, max_side)
     image: Image.Image = frame.to_image(width=width, height=height)
+    if frame.rotation:
+        # The display matrix's angle is counter-clockwise, as PIL's rotate() is (phone clips).
+        image = image.rotate(frame.rotation, expand=True)
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", quality=JPEG_QUALITY)
     return Keyframe(

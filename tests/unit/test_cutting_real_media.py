@@ -60,3 +60,73 @@ def test_a_text_file_is_not_a_video(tmp_path: Path):
 def test_an_audio_file_has_no_video_stream(media: Path):
     with pytest.raises(decoder.NoVideoStream, match="no video stream"):
         decoder.probe(media / "audio" / "jfk.flac")
+
+
+@pytest.mark.parametrize(
+    ("name", "chunks"),
+    [
+        ("fire2.mp4", 1),  # VFR, display matrix -180 degrees, near-silent mono AAC
+        ("person-bicycle-car-detection.gif", 1),  # GIF (bgra frames)
+        ("id2_vcd_swwp2s.mpg", 1),  # MPEG-1 video + MP2 in a program stream
+        ("big_buck_bunny_0_30.webm", 3),  # VP8 + Vorbis
+        ("bigbuckbunny.mp4", 1),  # H.264 + 5.1 AAC
+        ("video_with_failing_audio.mp4", 1),  # audio stops at 4.6 s
+        ("car-detection.mp4", 2),  # silent audio track
+        ("bikes.mp4", 1),  # no audio track
+    ],
+)
+def test_awkward_media_is_cut_without_crashing(media: Path, tmp_path: Path, name, chunks):
+    video = media / "video" / name
+    result = cut_video(_upload(video), video, LocalBlobStore(tmp_path), OPTIONS)
+    assert len(result.chunks) == chunks
+    assert result.chunks[-1].span.end == pytest.approx(result.probe.duration)
+    assert all(chunk.keyframes for chunk in result.chunks)
+
+
+def test_a_rotated_phone_clip_gives_upright_keyframes(media: Path, tmp_path: Path):
+    import io
+
+    import av
+    from PIL import Image
+
+    video = media / "video" / "fire2.mp4"
+    result = cut_video(_upload(video), video, LocalBlobStore(tmp_path), OPTIONS)
+    first = result.chunks[0].keyframes[0]
+    stored = Image.open(io.BytesIO(LocalBlobStore(tmp_path).get(first.uri)))
+    with av.open(str(video)) as container:
+        frame = next(container.decode(video=0))
+        assert frame.rotation == -180
+        raw = frame.to_image(width=first.width, height=first.height)
+    upright = raw.rotate(-180, expand=True)
+    assert stored.size == upright.size == (320, 180)
+
+    # JPEG round trip: compare coarse means of top and bottom halves, which a 180 degree turn
+    # swaps.
+    def halves(image):
+        from PIL import ImageStat
+
+        gray = image.convert("L")
+        top = gray.crop((0, 0, gray.width, gray.height // 2))
+        bottom = gray.crop((0, gray.height // 2, gray.width, gray.height))
+        return ImageStat.Stat(top).mean[0], ImageStat.Stat(bottom).mean[0]
+
+    assert halves(stored) == pytest.approx(halves(upright), abs=3)
+    assert abs(halves(raw)[0] - halves(raw)[1]) > 5  # the turn is visible in the data
+
+
+def test_a_one_frame_video_is_one_chunk(tmp_path: Path):
+    import av
+    import numpy as np
+
+    video = tmp_path / "one.mp4"
+    with av.open(str(video), "w") as container:
+        stream = container.add_stream("mpeg4", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 128, np.uint8), format="rgb24")
+        for packet in stream.encode(frame):
+            container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    result = cut_video(_upload(video), video, LocalBlobStore(tmp_path / "blobs"), OPTIONS)
+    assert len(result.chunks) == 1
+    assert len(result.chunks[0].keyframes) == 1
