@@ -9,10 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import AnyHttpUrl, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+_PLACEHOLDERS = frozenset({"", "changeme", "changethis"})
 
 
 def _default_cache_dir() -> Path:
@@ -78,6 +81,28 @@ class Settings(BaseSettings):
 
     detection_min_score: float = Field(default=0.3, ge=0, le=1)
 
+    # Optional external analysis providers, chosen per upload (`vip upload --provider`).
+    # Amazon Rekognition: enabled when a region is set and either an explicit key pair is given
+    # or the operator opts into boto3's default chain (instance role, AWS_PROFILE, ~/.aws).
+    aws_region: str | None = None
+    aws_access_key_id: str | None = None
+    aws_secret_access_key: SecretStr | None = None
+    aws_session_token: SecretStr | None = None
+    aws_use_default_credentials: bool = False
+    rekognition_endpoint_url: AnyHttpUrl | None = None
+    rekognition_min_confidence: float = Field(default=50.0, ge=0, le=100)
+    rekognition_timeout_s: float = Field(default=30.0, gt=0)
+    rekognition_video_timeout_s: float = Field(default=900.0, gt=0)
+    rekognition_poll_interval_s: float = Field(default=5.0, ge=0)
+
+    # An OpenAI-compatible chat-completions endpoint that accepts images (NVIDIA NIM / VILA).
+    vila_base_url: AnyHttpUrl | None = None
+    vila_api_key: SecretStr | None = None
+    vila_model: str = Field(default="nvidia/vila", min_length=1)
+    vila_timeout_s: float = Field(default=60.0, gt=0)
+    vila_connect_timeout_s: float = Field(default=5.0, gt=0)
+    vila_max_tokens: int = Field(default=128, gt=0)
+
     @field_validator("host")
     @classmethod
     def _host_is_not_empty(cls, value: str) -> str:
@@ -85,12 +110,27 @@ class Settings(BaseSettings):
             raise ValueError("host must not be empty")
         return value
 
-    @field_validator("api_key")
+    @field_validator("api_key", "aws_secret_access_key", "aws_session_token", "vila_api_key")
     @classmethod
-    def _reject_placeholder_key(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and value.get_secret_value() in {"", "changeme", "changethis"}:
-            raise ValueError("api_key is a placeholder; set a real secret or leave it unset")
+    def _reject_placeholder_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and value.get_secret_value().strip().lower() in _PLACEHOLDERS:
+            raise ValueError("is a placeholder; set a real secret or leave it unset")
         return value
+
+    @model_validator(mode="after")
+    def _keys_come_in_pairs(self) -> Settings:
+        if (self.aws_access_key_id is None) != (self.aws_secret_access_key is None):
+            raise ValueError("set both aws_access_key_id and aws_secret_access_key, or neither")
+        return self
+
+    @property
+    def rekognition_enabled(self) -> bool:
+        has_keys = self.aws_access_key_id is not None and self.aws_secret_access_key is not None
+        return bool(self.aws_region) and (has_keys or self.aws_use_default_credentials)
+
+    @property
+    def vila_enabled(self) -> bool:
+        return self.vila_base_url is not None
 
     @property
     def neo4j_auth(self) -> tuple[str, str] | None:
@@ -142,7 +182,6 @@ class Settings(BaseSettings):
     @property
     def venvs_dir(self) -> Path:
         return self.cache_dir / "venvs"
-
 
 
 def load_settings(**overrides: object) -> Settings:

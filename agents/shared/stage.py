@@ -12,6 +12,7 @@ from typing import Any
 
 import faust
 
+from agents.analysis.providers.base import ProviderUnavailable
 from agents.shared.errors import InferenceUnavailable
 from agents.shared.failures import dead_letter, video_failed
 from streams.records import encode
@@ -23,7 +24,7 @@ Handler = Callable[[bytes | None, bytes | None], Awaitable[None]]
 
 def is_transient(exc: BaseException) -> bool:
     """Failures that a retry can cure: a dependency that is down or slow, not bad input."""
-    if isinstance(exc, ConnectionError | TimeoutError | InferenceUnavailable):
+    if isinstance(exc, ConnectionError | TimeoutError | InferenceUnavailable | ProviderUnavailable):
         return True
     try:
         from neo4j.exceptions import ServiceUnavailable, SessionExpired, TransientError
