@@ -33,9 +33,17 @@ class TritonService:
     name = "triton"
     start_timeout_s = 120.0
 
-    def __init__(self, settings: Settings, *, model_config_name: str | None = None) -> None:
-        """``model_config_name="gpu"`` loads each model's ``configs/gpu.pbtxt`` (KIND_GPU)."""
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        model_config_name: str | None = None,
+        models: list[str] | None = None,
+    ) -> None:
+        """``model_config_name="gpu"`` loads each model's ``configs/gpu.pbtxt`` (KIND_GPU);
+        ``models`` limits which models load (default: every folder with a config.pbtxt)."""
         self._settings = settings
+        self._models = models
         self.port = settings.triton_http_port
         self.model_config_name = model_config_name
         self.models_dir = settings.triton_models_dir
@@ -134,6 +142,11 @@ class TritonService:
             staged.symlink_to(target)
             staged.replace(link)
 
+    def model_names(self) -> list[str]:
+        if self._models is not None:
+            return list(self._models)
+        return sorted(p.parent.name for p in self.models_dir.glob("*/config.pbtxt"))
+
     def launch(self) -> Launch:
         settings = self._settings
         host = settings.host
@@ -149,7 +162,11 @@ class TritonService:
             "--metrics-port", str(settings.triton_metrics_port),
             "--log-verbose", "0",
             "--exit-timeout-secs", "10",
+            # Explicit mode: only folders with a config.pbtxt are models (the repository also
+            # holds requirement files and READMEs, which the default mode would try to load).
+            "--model-control-mode", "explicit",
         ]  # fmt: skip
+        argv += [f"--load-model={name}" for name in self.model_names()]
         if self.model_config_name:
             argv += ["--model-config-name", self.model_config_name]
 
