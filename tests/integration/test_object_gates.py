@@ -129,18 +129,7 @@ def test_the_gates_use_the_pipeline_defaults(settings: Settings) -> None:
     ("video", "label"),
     [
         ("bikes.mp4", "person"),
-        pytest.param(
-            "bikes.mp4",
-            "bicycle",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason=(
-                    "yolov3-tiny at 416 px scores the only bicycle on a sampled keyframe "
-                    "(3.04 s, a cyclist half hidden by a taxi) 0.23; the parked bicycle at "
-                    "7.48 s is not detected at all. yolov4-tiny at 416 px scores it 0.66."
-                ),
-            ),
-        ),
+        ("bikes.mp4", "bicycle"),
         ("car-detection.mp4", "car"),
         ("bottle-detection.mp4", "bottle"),
     ],
