@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import faust
@@ -13,6 +14,8 @@ from streams.app import PipelineTopics
 from vip.settings import Settings
 
 if TYPE_CHECKING:
+    from agents.analysis.analyser import ChunkAnalyser
+    from agents.analysis.providers.base import Provider
     from agents.shared.graph_store import Neo4jGraph
     from agents.shared.milvus_store import MilvusMoments
     from agents.shared.triton_client import TritonClient
@@ -23,7 +26,7 @@ class Dependencies:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # factories may ask for other adapters
         self._made: dict[str, Any] = {}
         # Triton's HTTP client is not thread-safe: each worker thread gets its own.
         self._local = threading.local()
@@ -79,6 +82,29 @@ class Dependencies:
 
         store: Neo4jGraph = self._once("graph", make)
         return store
+
+    def providers(self, names: Sequence[str]) -> list[Provider]:
+        """The external providers an upload asked for, built once per distinct choice."""
+        from agents.analysis.providers.config import build_providers
+
+        key = "providers:" + ",".join(sorted(set(names)))
+        built: list[Provider] = self._once(key, lambda: build_providers(names, self.settings))
+        return built
+
+    def analyser(self) -> ChunkAnalyser:
+        from concurrent.futures import ThreadPoolExecutor
+
+        from agents.analysis.analyser import ChunkAnalyser
+        from agents.analysis.local import LocalModels, LocalOptions
+
+        def make() -> ChunkAnalyser:
+            options = LocalOptions(detection_min_score=self.settings.detection_min_score)
+            pool = ThreadPoolExecutor(self.settings.analysis_threads, "analysis")
+            local = LocalModels(self.triton, options, pool)
+            return ChunkAnalyser(self.blobs(), local, self.providers)
+
+        analyser: ChunkAnalyser = self._once("analyser", make)
+        return analyser
 
     def stage(
         self,

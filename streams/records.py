@@ -79,6 +79,7 @@ class ChunkCut(Event):
     strip_uri: str | None = None
     # The chunk's audio as 16 kHz mono float32 PCM (.f32 little-endian); None without audio.
     audio_uri: str | None = None
+    providers: tuple[str, ...] = ("local",)
 
 
 class ObjectDetection(BaseModel):

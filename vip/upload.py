@@ -10,13 +10,13 @@ import av
 import av.error
 from confluent_kafka import KafkaException, Producer
 
+from agents.analysis.providers.base import ProviderRejected
+from agents.analysis.providers.config import build_providers
 from agents.chunking.core import video_id_for
 from agents.shared.sources import LocalSource, S3Source, SourceError, parse_source, sha256_of
 from streams import topics
 from streams.records import VideoUploaded, encode
 from vip.settings import Settings
-
-KNOWN_PROVIDERS = frozenset({"local", "rekognition", "vila"})
 
 
 class UploadError(Exception):
@@ -39,11 +39,12 @@ def build_event(
     chunk_seconds: float | None = None,
     s3_client: Any = None,
 ) -> VideoUploaded:
-    unknown = set(providers) - KNOWN_PROVIDERS
-    if unknown:
-        raise UploadError(
-            f"unknown provider(s) {sorted(unknown)}; known: {sorted(KNOWN_PROVIDERS)}"
-        )
+    if not providers:
+        raise UploadError("choose at least one provider (local, rekognition, vila)")
+    try:
+        build_providers(providers, settings, check_only=True)
+    except ProviderRejected as exc:
+        raise UploadError(str(exc)) from exc
     try:
         source = parse_source(raw_source, settings.allowed_source_roots)
     except SourceError as exc:

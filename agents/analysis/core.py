@@ -1,47 +1,48 @@
-"""Pure mapping from model outputs to the ChunkAnalysed schema."""
+"""Pure assembly of one chunk's analysis from what the providers found."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol
-
-from streams.records import ChunkAnalysed, ChunkCut, ObjectDetection
+from agents.analysis.providers.base import ProviderResult
+from streams.records import ChunkAnalysed, ChunkCut, KeyframeRef, Shot
 
 
-class DetectionLike(Protocol):
-    @property
-    def label(self) -> str: ...
-    @property
-    def score(self) -> float: ...
-    @property
-    def box(self) -> tuple[float, float, float, float]: ...
+def keyframe_for(shot: Shot, keyframes: tuple[KeyframeRef, ...]) -> KeyframeRef | None:
+    """The keyframe that best represents a shot: the one inside it nearest its middle, or,
+    when the shot is too short to contain one, the nearest keyframe overall."""
+    if not keyframes:
+        return None
+    middle = (shot.start + shot.end) / 2
+    inside = [k for k in keyframes if shot.start <= k.time < shot.end]
+    return min(inside or keyframes, key=lambda k: abs(k.time - middle))
 
 
-def analysed(
-    chunk: ChunkCut,
-    detections_per_keyframe: Sequence[Sequence[DetectionLike]],
-    models: dict[str, str],
-    min_score: float,
-) -> ChunkAnalysed:
-    if len(detections_per_keyframe) != len(chunk.keyframes):
-        raise ValueError(
-            f"{len(detections_per_keyframe)} detection lists for {len(chunk.keyframes)} keyframes"
-        )
-    objects = tuple(
-        ObjectDetection(
-            label=d.label,
-            score=round(float(d.score), 4),
-            box=tuple(round(float(v), 4) for v in d.box),  # type: ignore[arg-type]
-            time=frame.time,
-        )
-        for frame, detections in zip(chunk.keyframes, detections_per_keyframe, strict=True)
-        for d in detections
-        if d.score >= min_score
+def clip_shots(shots: tuple[Shot, ...], start: float, end: float) -> tuple[Shot, ...]:
+    """Shots limited to the chunk's range (providers may report whole-video shots)."""
+    clipped = []
+    for shot in shots:
+        lo, hi = max(shot.start, start), min(shot.end, end)
+        if hi > lo:
+            clipped.append(Shot(start=round(lo, 6), end=round(hi, 6), keyframe=shot.keyframe))
+    return tuple(clipped) or (Shot(start=start, end=end),)
+
+
+def assemble(chunk: ChunkCut, found: ProviderResult) -> ChunkAnalysed:
+    span = chunk.span
+    shots = tuple(
+        Shot(start=s.start, end=s.end, keyframe=s.keyframe or keyframe_for(s, chunk.keyframes))
+        for s in clip_shots(found.shots, span.start, span.end)
     )
     return ChunkAnalysed(
         video_id=chunk.video_id,
-        span=chunk.span,
+        span=span,
         keyframes=chunk.keyframes,
-        objects=objects,
-        models=models,
+        shots=shots,
+        objects=found.objects,
+        ocr=found.ocr,
+        transcript=found.transcript,
+        faces=found.faces,
+        tags=found.tags,
+        captions=found.captions,
+        models=dict(sorted(found.models.items())),
+        unavailable=dict(sorted(found.unavailable.items())),
     )

@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from agents.analysis.inference.audio import SAMPLE_RATE, decode_audio_16k_mono
 from agents.chunking import decoder
 from agents.chunking.core import plan_chunks, sample_times
+from agents.chunking.strip import StripBuilder
 from agents.shared.blob_store import BlobStore
 from streams.records import ChunkCut, ChunkSpan, KeyframeRef, VideoUploaded
 
@@ -34,7 +36,12 @@ def cut_video(
         sample_times(c.start, c.end, options.keyframe_every_s, probe.keyframe_times) for c in plan
     ]
     all_times = [t for times in times_per_chunk for t in times]
-    frames = decoder.take_keyframes(path, all_times, options.keyframe_max_side)
+    strip = StripBuilder()
+    frames = decoder.take_keyframes(
+        path, all_times, options.keyframe_max_side, strip, origin=probe.origin
+    )
+    # Audio on the video's clock: sample 0 is at the first frame.
+    audio = decode_audio_16k_mono(path, start=probe.origin)
     events: list[ChunkCut] = []
     cursor = 0
     for planned, times in zip(plan, times_per_chunk, strict=True):
@@ -48,6 +55,23 @@ def cut_video(
                 KeyframeRef(time=requested, uri=uri, width=frame.width, height=frame.height)
             )
         cursor += len(times)
+        strip_uri = None
+        chunk_strip = strip.slice(planned.start, planned.end)
+        if len(chunk_strip):
+            strip_uri = blobs.put(
+                f"strips/{upload.video_id}/{planned.index:05d}.npz",
+                chunk_strip.encode(),
+                "application/octet-stream",
+            )
+        strip.discard_before(planned.end)
+        audio_uri = None
+        samples = audio[round(planned.start * SAMPLE_RATE) : round(planned.end * SAMPLE_RATE)]
+        if samples.size:
+            audio_uri = blobs.put(
+                f"audio/{upload.video_id}/{planned.index:05d}.f32",
+                samples.astype("<f4").tobytes(),
+                "application/octet-stream",
+            )
         span = ChunkSpan(
             source=upload.source,
             upload_id=upload.event_id,
@@ -57,5 +81,14 @@ def cut_video(
             end=planned.end,
             video_duration=probe.duration,
         )
-        events.append(ChunkCut(video_id=upload.video_id, span=span, keyframes=tuple(refs)))
+        events.append(
+            ChunkCut(
+                video_id=upload.video_id,
+                span=span,
+                keyframes=tuple(refs),
+                strip_uri=strip_uri,
+                audio_uri=audio_uri,
+                providers=upload.providers,
+            )
+        )
     return CutResult(probe=probe, chunks=events)

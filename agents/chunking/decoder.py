@@ -17,6 +17,8 @@ import av
 import av.error
 from PIL import Image
 
+from agents.chunking.strip import StripBuilder
+
 MAX_CONSECUTIVE_BAD_PACKETS = 8
 # A stream whose last packet ends this much before its declared duration is truncated.
 TRUNCATION_TOLERANCE_S = 1.0
@@ -52,6 +54,9 @@ class VideoProbe:
     codec: str
     keyframe_times: tuple[float, ...]
     packet_count: int
+    # Presentation time of the first frame. Every other time here is relative to it, so that
+    # 0 s is the first frame even in streams that start late (MPEG-PS often starts at 0.5 s).
+    origin: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -88,13 +93,14 @@ def probe(path: Path) -> VideoProbe:
         elif container.duration:
             declared = container.duration / av.time_base
         keyframes: list[float] = []
-        count, last_end = 0, 0.0
+        count, last_end, first = 0, 0.0, float("inf")
         try:
             for packet in container.demux(stream):
                 if packet.pts is None:
                     continue
                 count += 1
                 t = float(packet.pts * time_base)
+                first = min(first, t)
                 if packet.is_keyframe:
                     keyframes.append(t)
                 length = float(packet.duration * time_base) if packet.duration else 0.0
@@ -103,6 +109,8 @@ def probe(path: Path) -> VideoProbe:
             raise CorruptVideo(f"{path}: demuxing failed after {count} packets ({exc})") from exc
         if count == 0:
             raise CorruptVideo(f"{path}: the video stream holds no packets")
+        origin = max(0.0, first)
+        last_end -= origin
         duration = declared if declared else last_end
         if declared and last_end < declared - TRUNCATION_TOLERANCE_S:
             raise TruncatedVideo(
@@ -116,8 +124,9 @@ def probe(path: Path) -> VideoProbe:
             height=stream.codec_context.height,
             frame_rate=rate,
             codec=stream.codec_context.name,
-            keyframe_times=tuple(keyframes),
+            keyframe_times=tuple(round(t - origin, 6) for t in keyframes),
             packet_count=count,
+            origin=origin,
         )
 
 
@@ -148,7 +157,7 @@ def scaled_size(width: int, height: int, max_side: int) -> tuple[int, int]:
     return max(2, round(width * scale / 2) * 2), max(2, round(height * scale / 2) * 2)
 
 
-def _encode(frame: av.VideoFrame, max_side: int) -> Keyframe:
+def _encode(frame: av.VideoFrame, max_side: int, time: float) -> Keyframe:
     # Scaling in swscale while converting to RGB is several times cheaper than converting at
     # full size and resizing in Pillow.
     width, height = scaled_size(frame.width, frame.height, max_side)
@@ -159,48 +168,58 @@ def _encode(frame: av.VideoFrame, max_side: int) -> Keyframe:
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", quality=JPEG_QUALITY)
     return Keyframe(
-        time=float(frame.time or 0.0),
+        time=time,
         jpeg=buffer.getvalue(),
         width=image.width,
         height=image.height,
     )
 
 
-def take_keyframes(path: Path, times: Sequence[float], max_side: int) -> list[Keyframe]:
-    """Decode once, front to back, keeping the first frame at or after each requested time.
+def take_keyframes(
+    path: Path,
+    times: Sequence[float],
+    max_side: int,
+    strip: StripBuilder | None = None,
+    origin: float = 0.0,
+) -> list[Keyframe]:
+    """Decode once, front to back, keeping the first frame at or after each requested time,
+    and, with ``strip``, a tiny thumbnail of every frame (for shot detection). Times are
+    relative to ``origin``, the first frame's presentation time (see :class:`VideoProbe`).
 
     Scaling and JPEG encoding run on a helper thread (both release the GIL) so that they
     overlap with decoding instead of adding to it.
     """
     wanted = sorted(times)
-    if not wanted:
+    if not wanted and strip is None:
         return []
     picked: list[Future[Keyframe]] = []
     with _open(path) as container, ThreadPoolExecutor(1, "keyframe-encoder") as encoder:
         if not container.streams.video:
             raise NoVideoStream(f"{path}: the file has no video stream")
         last: av.VideoFrame | None = None
+        last_time = 0.0
         for frame in _frames(container, path):
             if frame.time is None:
                 continue
-            last = frame
-            if frame.time + 1e-3 >= wanted[len(picked)]:
-                encoded = encoder.submit(_encode, frame, max_side)
+            last, last_time = frame, float(frame.time) - origin
+            if strip is not None:
+                strip.append(frame, last_time)
+            if len(picked) < len(wanted) and last_time + 1e-3 >= wanted[len(picked)]:
+                encoded = encoder.submit(_encode, frame, max_side, round(last_time, 6))
                 # Several requested times may fall before the next frame (low frame rates).
-                while len(picked) < len(wanted) and frame.time + 1e-3 >= wanted[len(picked)]:
+                while len(picked) < len(wanted) and last_time + 1e-3 >= wanted[len(picked)]:
                     picked.append(encoded)
-                if len(picked) == len(wanted):
-                    break
+            if len(picked) == len(wanted) and strip is None:
+                break
         if len(picked) < len(wanted):
             if last is None:
                 raise CorruptVideo(f"{path}: no frame could be decoded")
-            last_time = float(last.time or 0)
             missing = len(wanted) - len(picked)
             if wanted[len(picked)] - last_time > TRUNCATION_TOLERANCE_S:
                 raise TruncatedVideo(
                     f"{path}: truncated: frames end at {last_time:.2f}s, "
                     f"{missing} keyframe(s) after that could not be taken"
                 )
-            final = encoder.submit(_encode, last, max_side)
+            final = encoder.submit(_encode, last, max_side, round(last_time, 6))
             picked.extend([final] * missing)
         return [future.result() for future in picked]

@@ -141,13 +141,16 @@ class StripBuilder:
     def __len__(self) -> int:
         return len(self._times)
 
-    def append(self, frame: av.VideoFrame) -> None:
-        """Keep the frame's thumbnail. A frame without a presentation time cannot be placed
-        in any chunk and is skipped, as the decoder skips it."""
-        if frame.time is None:
-            return
+    def append(self, frame: av.VideoFrame, time: float | None = None) -> None:
+        """Keep the frame's thumbnail at ``time`` (default: its presentation time). A frame
+        without a presentation time cannot be placed in any chunk and is skipped, as the
+        decoder skips it."""
+        if time is None:
+            if frame.time is None:
+                return
+            time = float(frame.time)
         self._frames.append(tiny_rgb(frame))
-        self._times.append(float(frame.time))
+        self._times.append(time)
 
     def slice(self, start: float, end: float) -> Strip:
         """The frames presented in ``[start, end)``, in decode order."""

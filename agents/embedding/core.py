@@ -66,8 +66,13 @@ def describe(analysis: ChunkAnalysed) -> tuple[str, tuple[str, ...]]:
         parts.append(
             f"A scene showing {_listed([_plural(label, n) for label, n in counts.items()])}."
         )
-    if analysis.faces:
-        parts.append("A face is visible." if len(analysis.faces) == 1 else "Faces are visible.")
+    faces = max(Counter(face.time for face in analysis.faces).values(), default=0)
+    if faces:
+        parts.append(
+            "A face is visible."
+            if faces == 1
+            else f"{_plural('face', faces)} are visible.".capitalize()
+        )
     if tags:
         parts.append(f"It looks like {_listed(tags)}.")
     parts.extend(_unique([c.text for c in analysis.captions], 3))

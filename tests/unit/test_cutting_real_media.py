@@ -6,6 +6,7 @@ import pytest
 
 from agents.chunking import decoder
 from agents.chunking.cutter import CutOptions, cut_video
+from agents.chunking.strip import decode_strip
 from agents.shared.blob_store import LocalBlobStore
 from streams.records import VideoUploaded
 
@@ -130,3 +131,19 @@ def test_a_one_frame_video_is_one_chunk(tmp_path: Path):
     result = cut_video(_upload(video), video, LocalBlobStore(tmp_path / "blobs"), OPTIONS)
     assert len(result.chunks) == 1
     assert len(result.chunks[0].keyframes) == 1
+
+
+def test_times_start_at_the_first_frame_when_the_stream_starts_late(media: Path, tmp_path: Path):
+    from tests.integration.media_copies import unique_copy
+
+    # A remux through the MPEG-PS muxer presents the first frame at 0.5 s (its mux delay).
+    video = unique_copy(media / "video" / "id2_vcd_swwp2s.mpg", tmp_path)
+    result = cut_video(_upload(video), video, LocalBlobStore(tmp_path), OPTIONS)
+    assert result.probe.origin == pytest.approx(0.5)
+    assert result.probe.keyframe_times[:2] == (0.0, 0.48)
+    [chunk] = result.chunks
+    assert (chunk.span.start, chunk.span.end) == (0.0, 2.98)
+    _, times = decode_strip(LocalBlobStore(tmp_path).get(chunk.strip_uri))
+    assert len(times) == 75 and times[0] == 0.0 and times[-1] == pytest.approx(2.96)
+    audio = LocalBlobStore(tmp_path).get(chunk.audio_uri)
+    assert len(audio) / 4 / 16000 == pytest.approx(2.98, abs=0.05)

@@ -11,7 +11,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from streams.records import Caption, FaceDetection, ObjectDetection, OcrLine, Shot, Tag
+from streams.records import (
+    Caption,
+    FaceDetection,
+    ObjectDetection,
+    OcrLine,
+    Shot,
+    Tag,
+    TranscriptSegment,
+)
 
 __all__ = [
     "KeyframeImage",
@@ -65,15 +73,20 @@ class ProviderResult:
     tags: tuple[Tag, ...] = ()
     captions: tuple[Caption, ...] = ()
     shots: tuple[Shot, ...] = ()
+    transcript: tuple[TranscriptSegment, ...] = ()
     models: dict[str, str] = field(default_factory=dict)
+    # capability -> why it gave nothing (a slot with no weights, a model not deployed)
+    unavailable: dict[str, str] = field(default_factory=dict)
 
 
 def merge_results(results: Iterable[ProviderResult]) -> ProviderResult:
     """Concatenate several providers' findings, in the order given."""
     parts = list(results)
     models: dict[str, str] = {}
+    unavailable: dict[str, str] = {}
     for part in parts:
         models.update(part.models)
+        unavailable.update(part.unavailable)
     return ProviderResult(
         objects=tuple(x for p in parts for x in p.objects),
         ocr=tuple(x for p in parts for x in p.ocr),
@@ -81,7 +94,9 @@ def merge_results(results: Iterable[ProviderResult]) -> ProviderResult:
         tags=tuple(x for p in parts for x in p.tags),
         captions=tuple(x for p in parts for x in p.captions),
         shots=tuple(x for p in parts for x in p.shots),
+        transcript=tuple(x for p in parts for x in p.transcript),
         models=models,
+        unavailable=unavailable,
     )
 
 

@@ -71,11 +71,14 @@ def _vila(settings: ProviderSettings) -> Provider:
     )
 
 
-def build_providers(names: Sequence[str], settings: ProviderSettings) -> list[Provider]:
+def build_providers(
+    names: Sequence[str], settings: ProviderSettings, check_only: bool = False
+) -> list[Provider]:
     """The external providers an upload asked for, in order, each once.
 
     ``"local"`` (our Triton models) is run by the analysis stage itself and is skipped here.
-    An unknown or unconfigured name raises :class:`ProviderRejected` before any is built.
+    An unknown or unconfigured name raises :class:`ProviderRejected` before any is built;
+    ``check_only`` stops there (what ``vip upload`` uses to refuse an upload up front).
     """
     wanted = [n for n in dict.fromkeys(name.strip().lower() for name in names) if n != LOCAL]
     configured = {"rekognition": settings.rekognition_enabled, "vila": settings.vila_enabled}
@@ -86,5 +89,7 @@ def build_providers(names: Sequence[str], settings: ProviderSettings) -> list[Pr
             )
         if not configured[name]:
             raise ProviderRejected(_NOT_CONFIGURED[name])
+    if check_only:
+        return []
     builders = {"rekognition": _rekognition, "vila": _vila}
     return [builders[name](settings) for name in wanted]

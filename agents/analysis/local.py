@@ -1,0 +1,138 @@
+"""The "local" provider: our own models, served by Triton.
+
+Each capability is one Triton model; they run concurrently (one client per thread: Triton's
+HTTP client is not thread-safe) so that the server's instances overlap on the cores.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from agents.analysis.inference.ocr_faces import FACE_MODEL, OCR_MODEL, detect_faces, read_text
+from agents.analysis.inference.shots import SHOT_MODEL, detect_shots
+from agents.analysis.inference.speech import SPEECH_MODEL, transcribe
+from agents.analysis.inference.tags_and_slots import SLOT_MODELS, TAG_MODEL, slot_status, tag_images
+from agents.analysis.providers.base import KeyframeImage, ProviderResult
+from agents.shared.triton_client import DETECTION_MODEL, TritonClient
+from streams.records import (
+    FaceDetection,
+    ObjectDetection,
+    OcrLine,
+    Shot,
+    Tag,
+    TranscriptSegment,
+    Word,
+)
+
+MODELS = (DETECTION_MODEL, OCR_MODEL, FACE_MODEL, TAG_MODEL, SHOT_MODEL, SPEECH_MODEL)
+
+
+@dataclass(frozen=True)
+class LocalOptions:
+    detection_min_score: float = 0.3
+    ocr_min_score: float = 0.5
+    face_min_score: float = 0.5
+    tag_top_k: int = 3
+    tag_min_score: float = 0.15
+
+
+@dataclass(frozen=True)
+class ChunkMedia:
+    """What the local models read for one chunk: keyframes, the thumbnail strip, the audio."""
+
+    frames: Sequence[KeyframeImage]
+    strip: bytes | None
+    audio: bytes | None
+    start: float
+    end: float
+
+
+class LocalModels:
+    name = "local"
+
+    def __init__(
+        self,
+        client: Callable[[], TritonClient],
+        options: LocalOptions,
+        pool: ThreadPoolExecutor,
+    ) -> None:
+        self._client = client
+        self._options = options
+        self._pool = pool
+
+    def versions(self) -> dict[str, str]:
+        client = self._client()
+        return {model: client.model_version(model) for model in MODELS}
+
+    def analyse(self, media: ChunkMedia) -> ProviderResult:
+        images = [frame.jpeg for frame in media.frames]
+        times = [frame.time for frame in media.frames]
+        o = self._options
+        run = self._pool.submit
+        objects = run(lambda: self._client().detect_objects(images, o.detection_min_score))
+        lines = run(lambda: read_text(self._client(), images, o.ocr_min_score))
+        faces = run(lambda: detect_faces(self._client(), images, o.face_min_score))
+        tags = run(lambda: tag_images(self._client(), images, o.tag_top_k, o.tag_min_score))
+        shots = run(lambda: self._shots(media))
+        speech = run(lambda: self._speech(media))
+        slots = run(lambda: {m: r for m in SLOT_MODELS if (r := slot_status(self._client(), m))})
+        return ProviderResult(
+            objects=tuple(
+                ObjectDetection(label=d.label, score=_score(d.score), box=d.box, time=t)
+                for t, found in zip(times, objects.result(), strict=True)
+                for d in found
+            ),
+            ocr=tuple(
+                OcrLine(text=line.text, score=_score(line.score), box=line.box, time=t)
+                for t, found in zip(times, lines.result(), strict=True)
+                for line in found
+            ),
+            faces=tuple(
+                FaceDetection(score=_score(face.score), box=face.box, time=t)
+                for t, found in zip(times, faces.result(), strict=True)
+                for face in found
+            ),
+            tags=tuple(
+                Tag(label=tag.label, score=_score(tag.score), time=t)
+                for t, found in zip(times, tags.result(), strict=True)
+                for tag in found
+            ),
+            shots=shots.result(),
+            transcript=speech.result(),
+            models=self.versions(),
+            unavailable=slots.result(),
+        )
+
+    def _shots(self, media: ChunkMedia) -> tuple[Shot, ...]:
+        if media.strip is None:
+            return (Shot(start=media.start, end=media.end),)
+        return detect_shots(self._client(), media.strip).as_records()
+
+    def _speech(self, media: ChunkMedia) -> tuple[TranscriptSegment, ...]:
+        if not media.audio:
+            return ()
+        transcript = transcribe(self._client(), media.audio, offset_s=media.start)
+        return tuple(
+            TranscriptSegment(
+                text=segment.text.strip(),
+                start=max(0.0, segment.start),
+                end=max(0.0, segment.end),
+                words=tuple(
+                    Word(
+                        word=w.word.strip(),
+                        start=max(0.0, w.start),
+                        end=max(0.0, w.end),
+                        probability=_score(w.probability),
+                    )
+                    for w in segment.words
+                ),
+            )
+            for segment in transcript.segments
+            if segment.text.strip()
+        )
+
+
+def _score(value: float) -> float:
+    return round(min(1.0, max(0.0, float(value))), 4)
