@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from agents.analysis.providers.base import ProviderResult
 from streams.records import ChunkAnalysed, ChunkCut, KeyframeRef, Shot
 
@@ -14,6 +16,18 @@ def keyframe_for(shot: Shot, keyframes: tuple[KeyframeRef, ...]) -> KeyframeRef 
     middle = (shot.start + shot.end) / 2
     inside = [k for k in keyframes if shot.start <= k.time < shot.end]
     return min(inside or keyframes, key=lambda k: abs(k.time - middle))
+
+
+def representatives(shots: Sequence[Shot], times: Sequence[float]) -> list[int]:
+    """Indexes of the keyframes (by time) that represent the shots, one per shot, in order."""
+    if not times:
+        return []
+    chosen = set()
+    for shot in shots:
+        middle = (shot.start + shot.end) / 2
+        inside = [i for i, t in enumerate(times) if shot.start <= t < shot.end]
+        chosen.add(min(inside or range(len(times)), key=lambda i: abs(times[i] - middle)))
+    return sorted(chosen)
 
 
 def clip_shots(shots: tuple[Shot, ...], start: float, end: float) -> tuple[Shot, ...]:

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from agents.analysis.core import representatives
 from agents.analysis.inference.ocr_faces import FACE_MODEL, OCR_MODEL, detect_faces, read_text
 from agents.analysis.inference.shots import SHOT_MODEL, detect_shots
 from agents.analysis.inference.speech import SPEECH_MODEL, transcribe
@@ -67,31 +68,44 @@ class LocalModels:
         return {model: client.model_version(model) for model in MODELS}
 
     def analyse(self, media: ChunkMedia) -> ProviderResult:
+        """All local models on one chunk. The cheap, independent ones run concurrently; the
+        expensive ones run where they can matter, which is what keeps analysis several times
+        faster than real time on two cores (docs/benchmarks.md):
+
+        * faces: only on keyframes where a person was detected;
+        * OCR: on one keyframe per shot (on-screen text rarely changes within a shot).
+        """
         images = [frame.jpeg for frame in media.frames]
         times = [frame.time for frame in media.frames]
         o = self._options
         run = self._pool.submit
-        objects = run(lambda: self._client().detect_objects(images, o.detection_min_score))
-        lines = run(lambda: read_text(self._client(), images, o.ocr_min_score))
-        faces = run(lambda: detect_faces(self._client(), images, o.face_min_score))
-        tags = run(lambda: tag_images(self._client(), images, o.tag_top_k, o.tag_min_score))
         shots = run(lambda: self._shots(media))
         speech = run(lambda: self._speech(media))
+        tags = run(lambda: tag_images(self._client(), images, o.tag_top_k, o.tag_min_score))
         slots = run(lambda: {m: r for m in SLOT_MODELS if (r := slot_status(self._client(), m))})
+        detections = self._client().detect_objects(images, o.detection_min_score)
+        with_people = [
+            i for i, found in enumerate(detections) if any(d.label == "person" for d in found)
+        ]
+        faces = run(
+            lambda: detect_faces(self._client(), [images[i] for i in with_people], o.face_min_score)
+        )
+        with_text = representatives(shots.result(), times)
+        lines = read_text(self._client(), [images[i] for i in with_text], o.ocr_min_score)
         return ProviderResult(
             objects=tuple(
                 ObjectDetection(label=d.label, score=_score(d.score), box=d.box, time=t)
-                for t, found in zip(times, objects.result(), strict=True)
+                for t, found in zip(times, detections, strict=True)
                 for d in found
             ),
             ocr=tuple(
-                OcrLine(text=line.text, score=_score(line.score), box=line.box, time=t)
-                for t, found in zip(times, lines.result(), strict=True)
+                OcrLine(text=line.text, score=_score(line.score), box=line.box, time=times[i])
+                for i, found in zip(with_text, lines, strict=True)
                 for line in found
             ),
             faces=tuple(
-                FaceDetection(score=_score(face.score), box=face.box, time=t)
-                for t, found in zip(times, faces.result(), strict=True)
+                FaceDetection(score=_score(face.score), box=face.box, time=times[i])
+                for i, found in zip(with_people, faces.result(), strict=True)
                 for face in found
             ),
             tags=tuple(
