@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,11 +38,14 @@ def cut_video(
     ]
     all_times = [t for times in times_per_chunk for t in times]
     strip = StripBuilder()
-    frames = decoder.take_keyframes(
-        path, all_times, options.keyframe_max_side, strip, origin=probe.origin
-    )
-    # Audio on the video's clock: sample 0 is at the first frame.
-    audio = decode_audio_16k_mono(path, start=probe.origin)
+    # The audio decodes on a second thread while the video decodes (both release the GIL),
+    # on the video's clock: sample 0 is at the first frame.
+    with ThreadPoolExecutor(1, "audio-decoder") as pool:
+        audio_future = pool.submit(decode_audio_16k_mono, path, probe.origin)
+        frames = decoder.take_keyframes(
+            path, all_times, options.keyframe_max_side, strip, origin=probe.origin
+        )
+        audio = audio_future.result()
     events: list[ChunkCut] = []
     cursor = 0
     for planned, times in zip(plan, times_per_chunk, strict=True):

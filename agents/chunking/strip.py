@@ -186,10 +186,11 @@ def _validate(frames: np.ndarray, times: np.ndarray) -> None:
 
 
 def encode_strip(frames: np.ndarray, times: np.ndarray) -> bytes:
-    """The strip as compressed ``.npz`` bytes (``frames`` and ``times``)."""
+    """The strip as ``.npz`` bytes (``frames`` and ``times``). Uncompressed: zlib cost about
+    a quarter of the chunker's time on a 30 s clip, to save 4 KB a frame in the blob store."""
     _validate(frames, times)
     buffer = io.BytesIO()
-    np.savez_compressed(buffer, frames=frames, times=times)
+    np.savez(buffer, frames=frames, times=times)
     return buffer.getvalue()
 
 
