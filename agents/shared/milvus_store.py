@@ -24,6 +24,14 @@ INDEX = {"index_type": "FLAT", "metric_type": "COSINE"}
 OUTPUT_FIELDS = ["video_id", "source", "chunk_index", "start", "end", "text", "labels", "thumbnail"]
 
 
+# pymilvus pings every 10 s even on an idle channel. Milvus Lite's gRPC server keeps grpc's
+# default policy (no pings without calls, at most one per 5 min), so it answers an idle client
+# with GOAWAY "too_many_pings" and the next call fails. Ping only during calls, rarely.
+GRPC_OPTIONS = {
+    "grpc.keepalive_time_ms": 300_000,
+    "grpc.keepalive_permit_without_calls": False,
+}
+
 _ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 
 
@@ -72,7 +80,7 @@ class MilvusMoments:
     def __init__(self, uri: str, collection: str, timeout_s: float = 10.0) -> None:
         self.collection = collection
         self.timeout_s = timeout_s
-        self._client = MilvusClient(uri=uri, timeout=timeout_s)
+        self._client = MilvusClient(uri=uri, timeout=timeout_s, grpc_options=GRPC_OPTIONS)
 
     def close(self) -> None:
         self._client.close()

@@ -59,7 +59,11 @@ class MilvusService:
         try:
             from pymilvus import MilvusClient
 
-            client = MilvusClient(uri=self._settings.milvus_uri, timeout=2)
+            from agents.shared.milvus_store import GRPC_OPTIONS
+
+            client = MilvusClient(
+                uri=self._settings.milvus_uri, timeout=2, grpc_options=GRPC_OPTIONS
+            )
             try:
                 client.list_collections()
             finally:
