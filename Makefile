@@ -58,8 +58,8 @@ test-unit: setup
 # The whole suite against the real servers. The stack is stopped afterwards unless
 # VIP_KEEP_STACK=1.
 test: lint typecheck compose-check
-	$(VIP) stack up
-	status=0; $(UV) run --frozen pytest -q -p no:cacheprovider tests || status=$$?; \
+	status=0; { $(VIP) stack up && $(UV) run --frozen pytest -q -p no:cacheprovider tests; } \
+	  || status=$$?; \
 	  if [ "$${VIP_KEEP_STACK:-0}" != 1 ]; then $(VIP) stack down; fi; \
 	  exit $$status
 
