@@ -9,94 +9,37 @@ least one of those keyframes at the pipeline's ``detection_min_score`` (0.3) or 
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
 from agents.chunking.core import plan_chunks, sample_times
 from agents.chunking.decoder import probe, take_keyframes
 from agents.shared.triton_client import DETECTION_MODEL, TritonClient
-from vip.settings import Settings, load_settings
-from vip.stack.triton import TritonService
+from tests.integration.triton_server import isolated_settings, running_triton
+from vip.settings import Settings
 
 pytestmark = pytest.mark.stack
 
 MEDIA = Path(__file__).resolve().parents[2].parent / "shared" / "media"
-POLL_INTERVAL_S = 0.2
 MIN_SCORE = 0.3
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _log_tail(path: Path, lines: int = 40) -> str:
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
 
 @pytest.fixture(scope="module")
 def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    return load_settings(
-        host="127.0.0.1",
-        state_dir=tmp_path_factory.mktemp("state"),
-        triton_http_port=_free_port(),
-        triton_grpc_port=_free_port(),
-        triton_metrics_port=_free_port(),
-    )
+    return isolated_settings(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
-def server(settings: Settings) -> Iterator[subprocess.Popen[bytes]]:
-    service = TritonService(settings, models=[DETECTION_MODEL])
-    service.prepare()
-    launch = service.launch()
-    settings.logs_dir.mkdir(parents=True, exist_ok=True)
-    log_path = settings.logs_dir / "triton.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            launch.argv,
-            env={**os.environ, **launch.env},
-            cwd=launch.cwd,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        deadline = time.monotonic() + service.start_timeout_s
-        while not service.is_ready():
-            if process.poll() is not None:
-                pytest.fail(
-                    f"tritonserver exited with {process.returncode}:\n{_log_tail(log_path)}"
-                )
-            if time.monotonic() > deadline:
-                pytest.fail(
-                    f"tritonserver not ready in {service.start_timeout_s} s:\n{_log_tail(log_path)}"
-                )
-            time.sleep(POLL_INTERVAL_S)
+def server(settings: Settings) -> Iterator[psutil.Process]:
+    with running_triton(settings, models=[DETECTION_MODEL]) as process:
         yield process
-    finally:
-        # SIGTERM first so the server unloads its models and their stubs itself.
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)  # any stub left behind
 
 
 @pytest.fixture(scope="module")
-def client(settings: Settings, server: subprocess.Popen[bytes]) -> Iterator[TritonClient]:
+def client(settings: Settings, server: psutil.Process) -> Iterator[TritonClient]:
     with TritonClient(settings.triton_url, inference_timeout_s=settings.triton_timeout_s) as client:
         client.wait_for_ready(deadline_s=30, models=(DETECTION_MODEL,))
         yield client

@@ -6,13 +6,7 @@ manager starts it, on free loopback ports with a temporary state directory.
 
 from __future__ import annotations
 
-import contextlib
 import io
-import os
-import signal
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,19 +22,14 @@ from agents.shared.triton_client import (
     Detection,
     TritonClient,
 )
-from vip.settings import Settings, load_settings
+from tests.integration.triton_server import isolated_settings, running_triton
+from tests.ports import free_port
+from vip.settings import Settings
 from vip.stack.triton import TritonService
 
 pytestmark = pytest.mark.stack
 
 MEDIA = Path(__file__).resolve().parents[2].parent / "shared" / "media"
-POLL_INTERVAL_S = 0.2
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _image(name: str) -> bytes:
@@ -61,69 +50,19 @@ def _labels(detections: list[Detection], min_score: float = 0.0) -> set[str]:
     return {d.label for d in detections if d.score >= min_score}
 
 
-def _log_tail(path: Path, lines: int = 40) -> str:
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-
-
 @pytest.fixture(scope="module")
 def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    return load_settings(
-        host="127.0.0.1",
-        state_dir=tmp_path_factory.mktemp("state"),
-        triton_http_port=_free_port(),
-        triton_grpc_port=_free_port(),
-        triton_metrics_port=_free_port(),
-    )
+    return isolated_settings(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
-def server(settings: Settings) -> Iterator[subprocess.Popen[bytes]]:
-    service = TritonService(settings)
-    service.prepare()
-    launch = service.launch()
-    settings.logs_dir.mkdir(parents=True, exist_ok=True)
-    log_path = settings.logs_dir / "triton.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            launch.argv,
-            env={**os.environ, **launch.env},
-            cwd=launch.cwd,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        deadline = time.monotonic() + service.start_timeout_s
-        while not service.is_ready():
-            if process.poll() is not None:
-                pytest.fail(
-                    f"tritonserver exited with {process.returncode}:\n{_log_tail(log_path)}"
-                )
-            if time.monotonic() > deadline:
-                pytest.fail(
-                    f"tritonserver not ready in {service.start_timeout_s} s:\n{_log_tail(log_path)}"
-                )
-            time.sleep(POLL_INTERVAL_S)
+def server(settings: Settings) -> Iterator[psutil.Process]:
+    with running_triton(settings) as process:
         yield process
-    finally:
-        _stop_process_group(process)
-
-
-def _stop_process_group(process: subprocess.Popen[bytes]) -> None:
-    # SIGTERM the server first so that it unloads its models and their stub processes itself;
-    # stubs that get SIGTERM directly die first and the server then waits out its exit timeout.
-    process.terminate()
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)  # any stub left behind
 
 
 @pytest.fixture(scope="module")
-def client(settings: Settings, server: subprocess.Popen[bytes]) -> Iterator[TritonClient]:
+def client(settings: Settings, server: psutil.Process) -> Iterator[TritonClient]:
     with TritonClient(settings.triton_url, inference_timeout_s=settings.triton_timeout_s) as client:
         client.wait_for_ready(deadline_s=30)
         yield client
@@ -135,12 +74,12 @@ def test_service_reports_the_bundled_server_version(settings: Settings, server: 
 
 
 def test_server_listens_only_on_the_configured_host(
-    settings: Settings, server: subprocess.Popen[bytes]
+    settings: Settings, server: psutil.Process
 ) -> None:
     # gRPC listens on an IPv4-mapped IPv6 socket, which is still loopback only.
     listening = {
         (conn.laddr.ip.removeprefix("::ffff:"), conn.laddr.port)
-        for conn in psutil.Process(server.pid).net_connections(kind="inet")
+        for conn in server.net_connections(kind="inet")
         if conn.status == psutil.CONN_LISTEN
     }
 
@@ -282,7 +221,7 @@ def test_no_texts_give_an_empty_matrix(client: TritonClient) -> None:
 
 # Errors ----------------------------------------------------------------------------------------
 def test_a_closed_port_is_unavailable_not_rejected() -> None:
-    with TritonClient(f"127.0.0.1:{_free_port()}", inference_timeout_s=2) as client:
+    with TritonClient(f"127.0.0.1:{free_port()}", inference_timeout_s=2) as client:
         with pytest.raises(InferenceUnavailable, match="unreachable: ConnectionRefusedError"):
             client.embed_texts(["hello"])
         with pytest.raises(InferenceUnavailable, match=r"not ready after 0\.5 s"):

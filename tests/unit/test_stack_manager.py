@@ -11,16 +11,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.ports import free_port
 from vip.stack.errors import PortInUse, ServiceFailedToStart
 from vip.stack.manager import StackManager
 from vip.stack.service import Launch
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass

@@ -1,0 +1,64 @@
+"""Upload-to-searchable realtime factor of the whole pipeline on the running local stack.
+
+    make up
+    uv run python bench/ingest_realtime.py [VIDEO ...]
+
+Each clip is remuxed to fresh bytes (a new content hash, so nothing is answered from the
+analysis cache), uploaded with `vip upload`'s own code, and timed until its job is completed
+in the query API. Clips go one at a time, so the figure is per-video latency on an idle stack.
+Realtime factor = video seconds / seconds from publish to searchable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from tests.integration.media_copies import unique_copy
+from vip.demo import wait_for_video
+from vip.settings import load_settings
+from vip.upload import build_event, publish
+
+MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media" / "video"
+DEFAULT_VIDEOS = [
+    "bikes.mp4",
+    "car-detection.mp4",
+    "testvideo.mp4",
+    "bottle-detection.mp4",
+    "video_with_failing_audio.mp4",
+]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("videos", nargs="*", type=Path)
+    args = parser.parse_args()
+    settings = load_settings()
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="vip-ingest-") as tmp:
+        for video in args.videos or [MEDIA / name for name in DEFAULT_VIDEOS]:
+            fresh = unique_copy(video, Path(tmp))
+            event = build_event(str(fresh), settings)
+            began = time.perf_counter()
+            publish(event, settings)
+            detail = wait_for_video(settings, event.video_id, event.event_id, 600)
+            spent = time.perf_counter() - began
+            duration = float(detail["duration"])  # type: ignore[arg-type]
+            rows.append((video.name, duration, spent, detail["status"]))
+    print(f"{'video':<32} {'video s':>8} {'ingest s':>9} {'x realtime':>11}  status")
+    for name, duration, spent, status in rows:
+        print(f"{name:<32} {duration:>8.1f} {spent:>9.2f} {duration / spent:>11.1f}  {status}")
+    total_video = sum(r[1] for r in rows)
+    total_spent = sum(r[2] for r in rows)
+    print(f"{'all':<32} {total_video:>8.1f} {total_spent:>9.2f} {total_video / total_spent:>11.1f}")
+    print(
+        f"per-video latency p50 {statistics.median(r[2] for r in rows):.2f}s, "
+        f"max {max(r[2] for r in rows):.2f}s"
+    )
+
+
+if __name__ == "__main__":
+    main()
