@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import time
 import uuid
@@ -20,6 +19,7 @@ import pytest
 from confluent_kafka import Consumer, Producer
 from neo4j import GraphDatabase
 
+from tests.ports import free_port
 from vip.settings import Settings
 from vip.stack.kafka import KafkaService
 from vip.stack.kafka_admin import TopicPartitionsMismatch, ensure_topics
@@ -30,12 +30,6 @@ pytestmark = pytest.mark.stack
 
 POLL_INTERVAL_S = 0.25
 STOP_TIMEOUT_S = 30.0
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def make_settings(state_dir: Path) -> Settings:
