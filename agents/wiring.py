@@ -101,7 +101,13 @@ class Dependencies:
             options = LocalOptions(detection_min_score=self.settings.detection_min_score)
             pool = ThreadPoolExecutor(self.settings.analysis_threads, "analysis")
             local = LocalModels(self.triton, options, pool)
-            return ChunkAnalyser(self.blobs(), local, self.providers)
+            return ChunkAnalyser(
+                self.blobs(),
+                local,
+                self.providers,
+                video_poll_interval_s=self.settings.rekognition_poll_interval_s,
+                video_timeout_s=self.settings.rekognition_video_timeout_s,
+            )
 
         analyser: ChunkAnalyser = self._once("analyser", make)
         return analyser

@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from agents.analysis.cache import AnalysisCache, cache_key
-from agents.analysis.core import assemble
+from agents.analysis.core import assemble, within
 from agents.analysis.local import ChunkMedia, LocalModels
 from agents.analysis.providers.base import KeyframeImage, Provider, ProviderResult, merge_results
 from agents.analysis.providers.config import LOCAL
 from agents.shared.blob_store import BlobStore
 from streams.records import ChunkAnalysed, ChunkCut
+
+MAX_VIDEO_JOBS_KEPT = 32
 
 
 class ChunkAnalyser:
@@ -19,11 +21,18 @@ class ChunkAnalyser:
         blobs: BlobStore,
         local: LocalModels,
         external: Callable[[Sequence[str]], list[Provider]],
+        video_poll_interval_s: float = 5.0,
+        video_timeout_s: float = 900.0,
     ) -> None:
         self._blobs = blobs
         self._cache = AnalysisCache(blobs)
         self._local = local
         self._external = external
+        self._poll_s = video_poll_interval_s
+        self._video_timeout_s = video_timeout_s
+        # Whole-video provider jobs, once per (provider, upload): every chunk of the upload
+        # takes its slice. Chunks of one video share a partition, hence this worker.
+        self._videos: dict[tuple[str, str], ProviderResult] = {}
 
     def analyse(self, chunk: ChunkCut) -> ChunkAnalysed:
         providers = list(chunk.providers)
@@ -49,7 +58,32 @@ class ChunkAnalyser:
                 end=chunk.span.end,
             )
             found.append(self._local.analyse(media))
-        found.extend(provider.analyse_keyframes(frames) for provider in external)
+        for provider in external:
+            found.append(provider.analyse_keyframes(frames))
+            video_level = self._video_level(provider, chunk)
+            if video_level is not None:
+                found.append(video_level)
         result = assemble(chunk, merge_results(found))
         self._cache.put(key, result)
         return result
+
+    def _video_level(self, provider: Provider, chunk: ChunkCut) -> ProviderResult | None:
+        """Providers that analyse a whole stored video (Rekognition's S3 video jobs) run once
+        per upload; this chunk gets the part of the result inside its span."""
+        analyse_video = getattr(provider, "analyse_video", None)
+        source = chunk.span.source
+        if analyse_video is None or not source.startswith("s3://"):
+            return None
+        bucket, _, key = source.removeprefix("s3://").partition("/")
+        job = (provider.name, chunk.span.upload_id)
+        if job not in self._videos:
+            if len(self._videos) >= MAX_VIDEO_JOBS_KEPT:
+                self._videos.pop(next(iter(self._videos)))  # the oldest upload's result
+            self._videos[job] = analyse_video(
+                bucket,
+                key,
+                poll_interval_s=self._poll_s,
+                timeout_s=self._video_timeout_s,
+                job_token=chunk.span.upload_id,
+            )
+        return within(self._videos[job], chunk.span.start, chunk.span.end)

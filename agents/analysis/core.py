@@ -30,6 +30,26 @@ def representatives(shots: Sequence[Shot], times: Sequence[float]) -> list[int]:
     return sorted(chosen)
 
 
+def within(found: ProviderResult, start: float, end: float) -> ProviderResult:
+    """A whole-video result cut down to one chunk: timed findings inside [start, end), the
+    transcript segments overlapping it, the shots left for :func:`clip_shots`."""
+
+    def inside(t: float) -> bool:
+        return start <= t < end
+
+    return ProviderResult(
+        objects=tuple(x for x in found.objects if inside(x.time)),
+        ocr=tuple(x for x in found.ocr if inside(x.time)),
+        faces=tuple(x for x in found.faces if inside(x.time)),
+        tags=tuple(x for x in found.tags if inside(x.time)),
+        captions=tuple(x for x in found.captions if inside(x.time)),
+        shots=found.shots,
+        transcript=tuple(s for s in found.transcript if s.start < end and s.end > start),
+        models=found.models,
+        unavailable=found.unavailable,
+    )
+
+
 def clip_shots(shots: tuple[Shot, ...], start: float, end: float) -> tuple[Shot, ...]:
     """Shots limited to the chunk's range (providers may report whole-video shots)."""
     clipped = []
