@@ -42,8 +42,9 @@ ENV HOME=/home/triton-server
 
 COPY --chown=triton-server:triton-server triton_models/ /models/
 # Only folders with a config.pbtxt are models; requirement lists and READMEs would otherwise be
-# loaded as (broken) models and stop the server.
-RUN find /models -mindepth 1 -maxdepth 1 ! -exec test -e "{}/config.pbtxt" \; -exec rm -rf {} +
+# loaded as (broken) models and stop the server. _shared holds the helpers the models import.
+RUN find /models -mindepth 1 -maxdepth 1 ! -name _shared ! -exec test -e "{}/config.pbtxt" \; \
+      -exec rm -rf {} +
 
 USER triton-server
 

@@ -16,15 +16,17 @@ yet: a configured endpoint is reported as the reason, and logged, instead of bei
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
 
 import numpy as np
 import triton_python_backend_utils as pb_utils
 
+# The helpers every model shares live beside the models (triton_models/_shared).
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "_shared"))
+from vip_triton import parameters  # noqa: E402
+
 _README = "see triton_models/README.md"
-
-
-def _parameters(config: dict) -> dict[str, str]:
-    return {key: value["string_value"] for key, value in config.get("parameters", {}).items()}
 
 
 def unavailable_reason(endpoint_url: str, endpoint_model: str) -> str:
@@ -39,7 +41,7 @@ def unavailable_reason(endpoint_url: str, endpoint_model: str) -> str:
 class TritonPythonModel:
     def initialize(self, args: dict) -> None:
         config = json.loads(args["model_config"])
-        params = _parameters(config)
+        params = parameters(config)
         endpoint_url = params.get("endpoint_url", "").strip()
         self._reason = unavailable_reason(endpoint_url, params.get("endpoint_model", "").strip())
         output = pb_utils.get_output_config_by_name(config, "RESULT")

@@ -24,37 +24,27 @@ from __future__ import annotations
 
 import json
 import math
-from importlib import metadata, resources
+import sys
+from importlib import resources
+from pathlib import Path
 
 import cv2
 import numpy as np
 import triton_python_backend_utils as pb_utils
 
+# The helpers every model shares live beside the models (triton_models/_shared).
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "_shared"))
+from vip_triton import InvalidInput, check_distribution, decode_image, error_response, parameters  # noqa: E402
+
 # The cascade was trained on 24x24 windows; smaller faces cannot be found without upscaling.
 _WINDOW_PX = 24
-
-
-class InvalidInput(ValueError):
-    """A request item the model cannot use; it becomes INVALID_ARG for that request only."""
-
-
-def _parameters(config: dict) -> dict[str, str]:
-    return {key: value["string_value"] for key, value in config.get("parameters", {}).items()}
-
-
-def _check_distribution(pinned: str) -> None:
-    # The version tag the client records must name the weights actually loaded.
-    name, _, wanted = pinned.partition("==")
-    found = metadata.version(name)
-    if found != wanted:
-        raise RuntimeError(f"{name} {found} is installed but the model config pins {wanted}")
 
 
 class TritonPythonModel:
     def initialize(self, args: dict) -> None:
         config = json.loads(args["model_config"])
-        params = _parameters(config)
-        _check_distribution(params["weights_distribution"])
+        params = parameters(config)
+        check_distribution(params["weights_distribution"])
         self._logger = pb_utils.Logger
 
         cascade_file = resources.files(params["weights_package"]) / params["weights_dir"]
@@ -85,13 +75,11 @@ class TritonPythonModel:
             try:
                 responses.append(self._answer(request))
             except InvalidInput as error:
-                responses.append(_error_response(str(error), pb_utils.TritonError.INVALID_ARG))
+                responses.append(error_response(str(error), pb_utils.TritonError.INVALID_ARG))
             except cv2.error as error:  # fail this request, not the whole batch
                 self._logger.log_error(f"face_detection: {error}")
                 responses.append(
-                    _error_response(
-                        f"face detection failed: {error}", pb_utils.TritonError.INTERNAL
-                    )
+                    error_response(f"face detection failed: {error}", pb_utils.TritonError.INTERNAL)
                 )
         return responses
 
@@ -100,7 +88,7 @@ class TritonPythonModel:
         min_scores = self._min_scores(request, len(images))
         answers = []
         for position, (encoded, min_score) in enumerate(zip(images, min_scores, strict=True)):
-            faces = self._detect(_decode(encoded, position), float(min_score))
+            faces = self._detect(decode_image(encoded, position), float(min_score))
             answers.append(json.dumps(faces, separators=(",", ":")).encode("utf-8"))
         array = np.array(answers, dtype=self._output_dtype).reshape(-1, 1)
         return pb_utils.InferenceResponse(output_tensors=[pb_utils.Tensor("RESULT", array)])
@@ -160,22 +148,3 @@ class TritonPythonModel:
 
     def finalize(self) -> None:
         self._cascade = None
-
-
-def _error_response(message: str, code: int) -> object:
-    return pb_utils.InferenceResponse(output_tensors=[], error=pb_utils.TritonError(message, code))
-
-
-def _decode(encoded: object, position: int) -> np.ndarray:
-    if not isinstance(encoded, bytes) or not encoded:
-        raise InvalidInput(f"IMAGE[{position}] is empty; send encoded image bytes (JPEG or PNG)")
-    try:
-        image = cv2.imdecode(np.frombuffer(encoded, dtype=np.uint8), cv2.IMREAD_COLOR)
-    except cv2.error as error:
-        raise InvalidInput(f"IMAGE[{position}] could not be decoded: {error}") from error
-    if image is None:
-        raise InvalidInput(
-            f"IMAGE[{position}] is not a decodable image ({len(encoded)} bytes starting "
-            f"{encoded[:8]!r}); send JPEG or PNG bytes"
-        )
-    return image

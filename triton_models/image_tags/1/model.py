@@ -20,7 +20,7 @@ import hashlib
 import json
 import pickle
 import struct
-from importlib import metadata
+import sys
 from pathlib import Path
 
 import cv2
@@ -28,6 +28,10 @@ import numpy as np
 import onnxruntime as ort
 import triton_python_backend_utils as pb_utils
 from onnx import TensorProto, checker, helper, numpy_helper
+
+# The helpers every model shares live beside the models (triton_models/_shared).
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "_shared"))
+from vip_triton import InvalidInput, check_distribution, decode_image, distribution_file, parameters  # noqa: E402
 
 # EfficientNet-Lite0's stages: (repeats, kernel, first stride, expansion, in, out channels).
 # From the TensorFlow efficientnet_lite_builder; the checkpoint's shapes are checked against it.
@@ -56,32 +60,6 @@ _STORAGE_DTYPES = {
     "IntStorage": np.int32,
     "ByteStorage": np.uint8,
 }
-
-
-class InvalidInput(ValueError):
-    """A request item the model cannot use; it becomes INVALID_ARG for that request only."""
-
-
-def _parameters(config: dict) -> dict[str, str]:
-    return {key: value["string_value"] for key, value in config.get("parameters", {}).items()}
-
-
-def _check_distribution(pinned: str) -> None:
-    # The version tag the client records must name the weights actually loaded.
-    name, _, wanted = pinned.partition("==")
-    found = metadata.version(name)
-    if found != wanted:
-        raise RuntimeError(f"{name} {found} is installed but the model config pins {wanted}")
-
-
-def _distribution_file(pinned: str, relative: str) -> Path:
-    # Located through the distribution's metadata, not by importing the package: timm's
-    # __init__ imports torch, which this environment does not have.
-    name = pinned.partition("==")[0]
-    path = Path(str(metadata.distribution(name).locate_file(relative)))
-    if not path.is_file():
-        raise RuntimeError(f"{name} has no file {relative}")
-    return path
 
 
 # Reading the checkpoint ---------------------------------------------------------------------
@@ -290,11 +268,11 @@ def read_class_names(synsets_file: Path, lemmas_file: Path) -> tuple[list[str], 
 class TritonPythonModel:
     def initialize(self, args: dict) -> None:
         config = json.loads(args["model_config"])
-        params = _parameters(config)
-        _check_distribution(params["weights_distribution"])
-        _check_distribution(params["labels_distribution"])
+        params = parameters(config)
+        check_distribution(params["weights_distribution"])
+        check_distribution(params["labels_distribution"])
 
-        weights = _distribution_file(params["weights_distribution"], params["weights_file"])
+        weights = distribution_file(params["weights_distribution"], params["weights_file"])
         digest = hashlib.sha256(weights.read_bytes()).hexdigest()
         if digest != params["weights_sha256"]:
             raise RuntimeError(f"{weights} has sha256 {digest}, not {params['weights_sha256']}")
@@ -309,8 +287,8 @@ class TritonPythonModel:
             onnx_model, sess_options=options, providers=self._providers(args)
         )
         self._synsets, self._labels = read_class_names(
-            _distribution_file(params["labels_distribution"], params["synsets_file"]),
-            _distribution_file(params["labels_distribution"], params["lemmas_file"]),
+            distribution_file(params["labels_distribution"], params["synsets_file"]),
+            distribution_file(params["labels_distribution"], params["lemmas_file"]),
         )
         self._default_top_k = float(params["default_top_k"])
         self._default_min_score = float(params["default_min_score"])
@@ -374,7 +352,9 @@ class TritonPythonModel:
         min_scores = self._scalars(request, "MIN_SCORE", len(images), self._default_min_score)
         if np.any(min_scores < 0) or np.any(min_scores > 1):
             raise InvalidInput(f"MIN_SCORE must lie in [0, 1], got {min_scores.tolist()}")
-        pixels = np.stack([self._preprocess(_decode(item, i)) for i, item in enumerate(images)])
+        pixels = np.stack(
+            [self._preprocess(decode_image(item, i)) for i, item in enumerate(images)]
+        )
         return pixels, top_ks, min_scores
 
     @staticmethod
@@ -422,18 +402,3 @@ class TritonPythonModel:
 
     def finalize(self) -> None:
         self._session = None
-
-
-def _decode(encoded: object, position: int) -> np.ndarray:
-    if not isinstance(encoded, bytes) or not encoded:
-        raise InvalidInput(f"IMAGE[{position}] is empty; send encoded image bytes (JPEG or PNG)")
-    try:
-        image = cv2.imdecode(np.frombuffer(encoded, dtype=np.uint8), cv2.IMREAD_COLOR)
-    except cv2.error as error:
-        raise InvalidInput(f"IMAGE[{position}] could not be decoded: {error}") from error
-    if image is None:
-        raise InvalidInput(
-            f"IMAGE[{position}] is not a decodable image ({len(encoded)} bytes starting "
-            f"{encoded[:8]!r}); send JPEG or PNG bytes"
-        )
-    return image

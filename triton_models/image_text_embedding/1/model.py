@@ -18,20 +18,17 @@ configured path is reported as the reason, and logged, instead of being half-use
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 import triton_python_backend_utils as pb_utils
 
+# The helpers every model shares live beside the models (triton_models/_shared).
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "_shared"))
+from vip_triton import InvalidInput, parameters  # noqa: E402
+
 _README = "see triton_models/README.md"
-
-
-class InvalidInput(ValueError):
-    """A request the model cannot use; it becomes INVALID_ARG for that request only."""
-
-
-def _parameters(config: dict) -> dict[str, str]:
-    return {key: value["string_value"] for key, value in config.get("parameters", {}).items()}
 
 
 def unavailable_reason(weights_path: str, weights_format: str) -> str:
@@ -50,7 +47,7 @@ def unavailable_reason(weights_path: str, weights_format: str) -> str:
 class TritonPythonModel:
     def initialize(self, args: dict) -> None:
         config = json.loads(args["model_config"])
-        params = _parameters(config)
+        params = parameters(config)
         self._reason = unavailable_reason(
             params.get("weights_path", "").strip(), params.get("weights_format", "").strip()
         )

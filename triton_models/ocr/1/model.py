@@ -16,8 +16,9 @@ set is read from the ONNX file's metadata, so nothing is fetched at run time.
 from __future__ import annotations
 
 import json
+import sys
 from contextlib import ExitStack
-from importlib import metadata, resources
+from importlib import resources
 from pathlib import Path
 
 import cv2
@@ -26,32 +27,20 @@ import onnxruntime
 import triton_python_backend_utils as pb_utils
 from rapidocr import RapidOCR
 
+# The helpers every model shares live beside the models (triton_models/_shared).
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "_shared"))
+from vip_triton import InvalidInput, check_distribution, decode_image, error_response, parameters  # noqa: E402
+
 # A rendered line read once at load time: it makes RapidOCR load all three of its lazily
 # loaded models now (not on the first request) and proves that they read text.
 _WARM_UP_TEXT = "Warm up 2024"
 
 
-class InvalidInput(ValueError):
-    """A request item the model cannot use; it becomes INVALID_ARG for that request only."""
-
-
-def _parameters(config: dict) -> dict[str, str]:
-    return {key: value["string_value"] for key, value in config.get("parameters", {}).items()}
-
-
-def _check_distribution(pinned: str) -> None:
-    # The version tag the client records must name the weights actually loaded.
-    name, _, wanted = pinned.partition("==")
-    found = metadata.version(name)
-    if found != wanted:
-        raise RuntimeError(f"{name} {found} is installed but the model config pins {wanted}")
-
-
 class TritonPythonModel:
     def initialize(self, args: dict) -> None:
         config = json.loads(args["model_config"])
-        params = _parameters(config)
-        _check_distribution(params["weights_distribution"])
+        params = parameters(config)
+        check_distribution(params["weights_distribution"])
         self._logger = pb_utils.Logger
         self._files = ExitStack()
 
@@ -112,11 +101,11 @@ class TritonPythonModel:
             try:
                 responses.append(self._answer(request))
             except InvalidInput as error:
-                responses.append(_error_response(str(error), pb_utils.TritonError.INVALID_ARG))
+                responses.append(error_response(str(error), pb_utils.TritonError.INVALID_ARG))
             except Exception as error:  # fail this request, not the whole batch
                 self._logger.log_error(f"ocr: {type(error).__name__}: {error}")
                 responses.append(
-                    _error_response(
+                    error_response(
                         f"OCR failed: {type(error).__name__}: {error}",
                         pb_utils.TritonError.INTERNAL,
                     )
@@ -128,7 +117,7 @@ class TritonPythonModel:
         min_scores = self._min_scores(request, len(images))
         answers = []
         for position, (encoded, min_score) in enumerate(zip(images, min_scores, strict=True)):
-            lines = self._read(_decode(encoded, position), float(min_score))
+            lines = self._read(decode_image(encoded, position), float(min_score))
             answers.append(json.dumps(lines, ensure_ascii=False, separators=(",", ":")).encode())
         array = np.array(answers, dtype=self._output_dtype).reshape(-1, 1)
         return pb_utils.InferenceResponse(output_tensors=[pb_utils.Tensor("RESULT", array)])
@@ -171,26 +160,7 @@ class TritonPythonModel:
         self._files.close()
 
 
-def _error_response(message: str, code: int) -> object:
-    return pb_utils.InferenceResponse(output_tensors=[], error=pb_utils.TritonError(message, code))
-
-
 def _warm_up_image() -> np.ndarray:
     image = np.full((96, 480, 3), 255, dtype=np.uint8)
     cv2.putText(image, _WARM_UP_TEXT, (16, 64), cv2.FONT_HERSHEY_SIMPLEX, 1.5, (0, 0, 0), 3)
-    return image
-
-
-def _decode(encoded: object, position: int) -> np.ndarray:
-    if not isinstance(encoded, bytes) or not encoded:
-        raise InvalidInput(f"IMAGE[{position}] is empty; send encoded image bytes (JPEG or PNG)")
-    try:
-        image = cv2.imdecode(np.frombuffer(encoded, dtype=np.uint8), cv2.IMREAD_COLOR)
-    except cv2.error as error:
-        raise InvalidInput(f"IMAGE[{position}] could not be decoded: {error}") from error
-    if image is None:
-        raise InvalidInput(
-            f"IMAGE[{position}] is not a decodable image ({len(encoded)} bytes starting "
-            f"{encoded[:8]!r}); send JPEG or PNG bytes"
-        )
     return image

@@ -32,35 +32,24 @@ from __future__ import annotations
 import io
 import itertools
 import json
+import sys
 import zipfile
-from importlib import metadata
+from pathlib import Path
 
 import numpy as np
 import triton_python_backend_utils as pb_utils
 from scenedetect import AdaptiveDetector, FrameTimecode, SceneDetector, ThresholdDetector
 
-
-class InvalidInput(ValueError):
-    """A request item the model cannot use; it becomes INVALID_ARG for that request only."""
-
-
-def _parameters(config: dict) -> dict[str, str]:
-    return {key: value["string_value"] for key, value in config.get("parameters", {}).items()}
-
-
-def _check_distribution(pinned: str) -> None:
-    # The version tag the client records must name the detector code actually loaded.
-    name, _, wanted = pinned.partition("==")
-    found = metadata.version(name)
-    if found != wanted:
-        raise RuntimeError(f"{name} {found} is installed but the model config pins {wanted}")
+# The helpers every model shares live beside the models (triton_models/_shared).
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "_shared"))
+from vip_triton import InvalidInput, check_distribution, parameters  # noqa: E402
 
 
 class TritonPythonModel:
     def initialize(self, args: dict) -> None:
         config = json.loads(args["model_config"])
-        params = _parameters(config)
-        _check_distribution(params["detector_distribution"])
+        params = parameters(config)
+        check_distribution(params["detector_distribution"])
         self._size = (int(params["strip_height"]), int(params["strip_width"]))
         self._adaptive_threshold = float(params["adaptive_threshold"])
         self._min_content_val = float(params["min_content_val"])

@@ -18,26 +18,16 @@ from __future__ import annotations
 
 import json
 import os
-from importlib import metadata, resources
+import sys
+from importlib import resources
+from pathlib import Path
 
 import numpy as np
 import triton_python_backend_utils as pb_utils
 
-
-class InvalidInput(ValueError):
-    """A request item the model cannot use; it becomes INVALID_ARG for that request only."""
-
-
-def _parameters(config: dict) -> dict[str, str]:
-    return {key: value["string_value"] for key, value in config.get("parameters", {}).items()}
-
-
-def _check_distribution(pinned: str) -> None:
-    # The version tag the client records must name the weights and engine actually loaded.
-    name, _, wanted = pinned.partition("==")
-    found = metadata.version(name)
-    if found != wanted:
-        raise RuntimeError(f"{name} {found} is installed but the model config pins {wanted}")
+# The helpers every model shares live beside the models (triton_models/_shared).
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "_shared"))
+from vip_triton import InvalidInput, check_distribution, parameters  # noqa: E402
 
 
 class TritonPythonModel:
@@ -47,9 +37,9 @@ class TritonPythonModel:
         from faster_whisper import WhisperModel
 
         config = json.loads(args["model_config"])
-        params = _parameters(config)
-        _check_distribution(params["weights_distribution"])
-        _check_distribution(params["engine_distribution"])
+        params = parameters(config)
+        check_distribution(params["weights_distribution"])
+        check_distribution(params["engine_distribution"])
         self._logger = pb_utils.Logger
         self._tag = params["model_version_tag"]
 

@@ -8,36 +8,26 @@ All texts of one dynamic batch are tokenised and run together.
 from __future__ import annotations
 
 import json
-from importlib import metadata, resources
+import sys
+from importlib import resources
+from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 import triton_python_backend_utils as pb_utils
 from tokenizers import Tokenizer
 
-
-class InvalidInput(ValueError):
-    """A request item the model cannot use; it becomes INVALID_ARG for that request only."""
-
-
-def _parameters(config: dict) -> dict[str, str]:
-    return {key: value["string_value"] for key, value in config.get("parameters", {}).items()}
-
-
-def _check_distribution(pinned: str) -> None:
-    # The version tag the client records must name the weights actually loaded.
-    name, _, wanted = pinned.partition("==")
-    found = metadata.version(name)
-    if found != wanted:
-        raise RuntimeError(f"{name} {found} is installed but the model config pins {wanted}")
+# The helpers every model shares live beside the models (triton_models/_shared).
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "_shared"))
+from vip_triton import InvalidInput, check_distribution, parameters  # noqa: E402
 
 
 class TritonPythonModel:
     def initialize(self, args: dict) -> None:
         config = json.loads(args["model_config"])
-        params = _parameters(config)
-        _check_distribution(params["onnx_distribution"])
-        _check_distribution(params["tokenizer_distribution"])
+        params = parameters(config)
+        check_distribution(params["onnx_distribution"])
+        check_distribution(params["tokenizer_distribution"])
 
         tokenizer_file = resources.files(params["tokenizer_package"]) / params["tokenizer_file"]
         with resources.as_file(tokenizer_file) as path:
