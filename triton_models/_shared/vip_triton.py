@@ -61,3 +61,17 @@ def decode_image(encoded: object, position: int) -> np.ndarray:
             f"{encoded[:8]!r}); send JPEG or PNG bytes"
         )
     return image
+
+
+def read_min_scores(request: object, count: int, default: float, dtype: object) -> np.ndarray:
+    """The optional MIN_SCORE input, one value per row (``default`` when not sent), each in
+    [0, 1]."""
+    tensor = pb_utils.get_input_tensor_by_name(request, "MIN_SCORE")
+    if tensor is None:
+        return np.full(count, default, dtype=dtype)
+    scores = tensor.as_numpy().astype(dtype).reshape(-1)
+    if scores.shape[0] != count:
+        raise InvalidInput(f"MIN_SCORE has {scores.shape[0]} values for {count} images")
+    if not np.all(np.isfinite(scores)) or np.any(scores < 0) or np.any(scores > 1):
+        raise InvalidInput(f"MIN_SCORE must lie in [0, 1], got {scores.tolist()}")
+    return scores

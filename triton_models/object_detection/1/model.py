@@ -23,7 +23,14 @@ import triton_python_backend_utils as pb_utils
 
 # The helpers every model shares live beside the models (triton_models/_shared).
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "_shared"))
-from vip_triton import InvalidInput, check_distribution, decode_image, distribution_file, parameters  # noqa: E402
+from vip_triton import (
+    InvalidInput,
+    check_distribution,
+    decode_image,
+    distribution_file,
+    parameters,
+    read_min_scores,
+)  # noqa: E402
 
 # Mid grey, as darknet's own letterbox_image pads (0.5 of full scale).
 _PAD_VALUE = 127
@@ -89,7 +96,9 @@ class TritonPythonModel:
 
     def _answer(self, request: object) -> object:
         images = pb_utils.get_input_tensor_by_name(request, "IMAGE").as_numpy().reshape(-1)
-        min_scores = self._min_scores(request, len(images))
+        min_scores = read_min_scores(
+            request, len(images), self._default_min_score, self._score_dtype
+        )
         answers = []
         for position, (encoded, min_score) in enumerate(zip(images, min_scores, strict=True)):
             image = decode_image(encoded, position)
@@ -97,17 +106,6 @@ class TritonPythonModel:
             answers.append(json.dumps(detections, separators=(",", ":")).encode("utf-8"))
         array = np.array(answers, dtype=self._output_dtype).reshape(-1, 1)
         return pb_utils.InferenceResponse(output_tensors=[pb_utils.Tensor("DETECTIONS", array)])
-
-    def _min_scores(self, request: object, count: int) -> np.ndarray:
-        tensor = pb_utils.get_input_tensor_by_name(request, "MIN_SCORE")
-        if tensor is None:
-            return np.full(count, self._default_min_score, dtype=self._score_dtype)
-        scores = tensor.as_numpy().astype(self._score_dtype).reshape(-1)
-        if scores.shape[0] != count:
-            raise InvalidInput(f"MIN_SCORE has {scores.shape[0]} values for {count} images")
-        if not np.all(np.isfinite(scores)) or np.any(scores < 0) or np.any(scores > 1):
-            raise InvalidInput(f"MIN_SCORE must lie in [0, 1], got {scores.tolist()}")
-        return scores
 
     def _detect(self, image: np.ndarray, min_score: float) -> list[dict]:
         height, width = image.shape[:2]
