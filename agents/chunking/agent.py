@@ -1,12 +1,17 @@
-"""Chunking agent: videos.uploaded → chunks (plus the job's "processing" delta)."""
+"""Chunking agent: videos.uploaded → chunks (plus the job's "processing" delta).
+
+Chunks are published one by one as the decoder passes each chunk's end, so analysis of the
+first chunk starts while the rest of the video is still being decoded.
+"""
 
 from __future__ import annotations
 
 import asyncio
+from contextlib import ExitStack
 
 import faust
 
-from agents.chunking.cutter import CutOptions, CutResult, cut_video
+from agents.chunking.cutter import CutOptions, VideoCut
 from agents.shared.sources import local_copy, parse_source
 from agents.wiring import Dependencies
 from streams import topics
@@ -23,38 +28,45 @@ def register(app: faust.App, pipeline: PipelineTopics, deps: Dependencies) -> No
     )
     stage = deps.stage(STAGE, topics.VIDEOS_UPLOADED, app, pipeline)
 
-    def cut(upload: VideoUploaded) -> CutResult:
+    def open_cut(upload: VideoUploaded, files: ExitStack) -> VideoCut:
         source = parse_source(upload.source, settings.allowed_source_roots)
-        with local_copy(source) as path:
-            return cut_video(upload, path, deps.blobs(), options)
+        path = files.enter_context(local_copy(source))
+        return VideoCut(upload, path, deps.blobs(), options)
 
     async def handle(key: bytes | None, value: bytes | None) -> None:
         upload = decode(value, VideoUploaded)
-        result = await asyncio.to_thread(cut, upload)
-        video = NodeDelta(
-            label="Video",
-            key=upload.video_id,
-            props={
-                "source": upload.source,
-                "status": "processing",
-                "upload_id": upload.event_id,
-                "error": None,
-                "duration": result.probe.duration,
-                "chunk_count": len(result.chunks),
-                "content_hash": upload.content_hash,
-                "width": result.probe.width,
-                "height": result.probe.height,
-                "codec": result.probe.codec,
-                "uploaded_at": upload.occurred_at.isoformat(),
-            },
-        )
         key_bytes = upload.video_id.encode()
-        await pipeline.graph_updates.send(
-            key=key_bytes, value=encode(GraphUpdated(video_id=upload.video_id, nodes=(video,)))
-        )
-        for chunk in result.chunks:
-            await pipeline.chunks.send(key=key_bytes, value=encode(chunk))
+        with ExitStack() as files:
+            cut = await asyncio.to_thread(open_cut, upload, files)
+            await pipeline.graph_updates.send(key=key_bytes, value=encode(_processing(cut)))
+            chunks = cut.chunks()
+            files.callback(chunks.close)
+            # Each step decodes in a worker thread; the generator keeps its state between them.
+            while (chunk := await asyncio.to_thread(next, chunks, None)) is not None:
+                await pipeline.chunks.send(key=key_bytes, value=encode(chunk))
 
     @app.agent(pipeline.videos_uploaded, name="vip.chunking")
     async def chunk_videos(stream: faust.StreamT) -> None:
         await stage.run(stream.events(), handle)
+
+
+def _processing(cut: VideoCut) -> GraphUpdated:
+    upload, probe = cut.upload, cut.probe
+    video = NodeDelta(
+        label="Video",
+        key=upload.video_id,
+        props={
+            "source": upload.source,
+            "status": "processing",
+            "upload_id": upload.event_id,
+            "error": None,
+            "duration": probe.duration,
+            "chunk_count": len(cut.plan),
+            "content_hash": upload.content_hash,
+            "width": probe.width,
+            "height": probe.height,
+            "codec": probe.codec,
+            "uploaded_at": upload.occurred_at.isoformat(),
+        },
+    )
+    return GraphUpdated(video_id=upload.video_id, nodes=(video,))

@@ -8,6 +8,7 @@ does); a stream that ends well before its declared duration is reported as trunc
 from __future__ import annotations
 
 import io
+import itertools
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -184,15 +185,53 @@ def take_keyframes(
 ) -> list[Keyframe]:
     """Decode once, front to back, keeping the first frame at or after each requested time,
     and, with ``strip``, a tiny thumbnail of every frame (for shot detection). Times are
-    relative to ``origin``, the first frame's presentation time (see :class:`VideoProbe`).
+    relative to ``origin``, the first frame's presentation time (see :class:`VideoProbe`)."""
+    groups = keyframes_by_span(path, [sorted(times)], [float("inf")], max_side, strip, origin)
+    return [frame for group in groups for frame in group]
+
+
+def keyframes_by_span(
+    path: Path,
+    times_per_span: Sequence[Sequence[float]],
+    span_ends: Sequence[float],
+    max_side: int,
+    strip: StripBuilder | None = None,
+    origin: float = 0.0,
+) -> Iterator[list[Keyframe]]:
+    """:func:`take_keyframes` for consecutive spans (chunks), yielding each span's keyframes as
+    soon as the decoder has passed the span's end, so that a chunk can be analysed while the
+    rest of the video is still decoding. With ``strip``, every frame before the end is in the
+    strip by then. ``times_per_span`` must be ascending across spans.
 
     Scaling and JPEG encoding run on a helper thread (both release the GIL) so that they
     overlap with decoding instead of adding to it.
     """
-    wanted = sorted(times)
+    wanted = [t for times in times_per_span for t in times]
+    if any(b < a for a, b in itertools.pairwise(wanted)):
+        raise ValueError("keyframe times must be ascending across spans")
+    bounds = list(itertools.accumulate(len(times) for times in times_per_span))
     if not wanted and strip is None:
-        return []
+        for _ in times_per_span:
+            yield []
+        return
     picked: list[Future[Keyframe]] = []
+    span = 0
+
+    def ready(last_time: float) -> bool:
+        # A span is complete once its keyframes are picked and (for the strip) the decoder
+        # has reached its end.
+        return (
+            span < len(bounds)
+            and len(picked) >= bounds[span]
+            and (strip is None or last_time + 1e-3 >= span_ends[span])
+        )
+
+    def emit() -> list[Keyframe]:
+        nonlocal span
+        begin = bounds[span - 1] if span else 0
+        span += 1
+        return [future.result() for future in picked[begin : bounds[span - 1]]]
+
     with _open(path) as container, ThreadPoolExecutor(1, "keyframe-encoder") as encoder:
         if not container.streams.video:
             raise NoVideoStream(f"{path}: the file has no video stream")
@@ -209,7 +248,9 @@ def take_keyframes(
                 # Several requested times may fall before the next frame (low frame rates).
                 while len(picked) < len(wanted) and last_time + 1e-3 >= wanted[len(picked)]:
                     picked.append(encoded)
-            if len(picked) == len(wanted) and strip is None:
+            while ready(last_time):
+                yield emit()
+            if span == len(bounds):
                 break
         if len(picked) < len(wanted):
             if last is None:
@@ -222,4 +263,5 @@ def take_keyframes(
                 )
             final = encoder.submit(_encode, last, max_side, round(last_time, 6))
             picked.extend([final] * missing)
-        return [future.result() for future in picked]
+        while span < len(bounds):
+            yield emit()

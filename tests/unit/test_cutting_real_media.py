@@ -147,3 +147,34 @@ def test_times_start_at_the_first_frame_when_the_stream_starts_late(media: Path,
     assert len(times) == 75 and times[0] == 0.0 and times[-1] == pytest.approx(2.96)
     audio = LocalBlobStore(tmp_path).get(chunk.audio_uri)
     assert len(audio) / 4 / 16000 == pytest.approx(2.98, abs=0.05)
+
+
+def test_chunks_are_yielded_as_the_decoder_passes_each_chunk_end(
+    media: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    # The streaming cut hands out chunk 0 before the rest of the video is decoded, and gives
+    # the same chunks as the one-shot cut.
+    from agents.chunking.cutter import VideoCut
+
+    video = media / "video" / "car-detection.mp4"
+    upload = _upload(video)
+    whole = cut_video(upload, video, LocalBlobStore(tmp_path), OPTIONS).chunks
+    cut = VideoCut(upload, video, LocalBlobStore(tmp_path), OPTIONS)
+    seen_at_first_chunk = []
+    original = decoder.keyframes_by_span
+
+    def spy(*args, **kwargs):
+        strip = args[4]
+        for group in original(*args, **kwargs):
+            seen_at_first_chunk.append(strip.slice(0.0, 1e9).times.max())
+            yield group
+
+    monkeypatch.setattr(decoder, "keyframes_by_span", spy)
+    streamed = list(cut.chunks())
+    assert len(streamed) == 2
+    assert [c.model_dump(exclude={"event_id", "occurred_at"}) for c in streamed] == [
+        c.model_dump(exclude={"event_id", "occurred_at"}) for c in whole
+    ]
+    # At chunk 0's hand-out (end 14.4 s) the decoder has not gone past the next frame.
+    assert 14.4 <= seen_at_first_chunk[0] < 14.6
+    assert seen_at_first_chunk[1] > 30.0
