@@ -112,6 +112,17 @@ class Dependencies:
         analyser: ChunkAnalyser = self._once("analyser", make)
         return analyser
 
+    def warm_up(self, stages: Sequence[str]) -> None:
+        """Connect what the given stages use now, so the first event pays no set-up cost."""
+        self.blobs()
+        if "analysis" in stages:
+            self.analyser().warm_up()
+        if "embedding" in stages:
+            self.milvus()
+            self.triton().model_version("text_embedding")
+        if "graph" in stages:
+            self.graph()
+
     def stage(
         self,
         name: str,

@@ -82,6 +82,9 @@ class Settings(BaseSettings):
     detection_min_score: float = Field(default=0.3, ge=0, le=1)
     # Concurrent calls to Triton per analysed chunk (one per model at most).
     analysis_threads: int = Field(default=4, ge=1, le=16)
+    # Chunks analysed at once by one worker (Faust agent concurrency). Two lets one chunk's
+    # client-side work and model waits overlap with another's inference on two cores.
+    analysis_concurrency: int = Field(default=2, ge=1, le=16)
 
     # Optional external analysis providers, chosen per upload (`vip upload --provider`).
     # Amazon Rekognition: enabled when a region is set and either an explicit key pair is given

@@ -22,6 +22,6 @@ def register(app: faust.App, pipeline: PipelineTopics, deps: Dependencies) -> No
         result = await asyncio.to_thread(deps.analyser().analyse, chunk)
         await pipeline.analyses.send(key=chunk.video_id.encode(), value=encode(result))
 
-    @app.agent(pipeline.chunks, name="vip.analysis")
+    @app.agent(pipeline.chunks, name="vip.analysis", concurrency=deps.settings.analysis_concurrency)
     async def analyse_chunks(stream: faust.StreamT) -> None:
         await stage.run(stream.events(), handle)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 
 from agents.analysis.cache import AnalysisCache, cache_key
@@ -32,7 +33,13 @@ class ChunkAnalyser:
         self._video_timeout_s = video_timeout_s
         # Whole-video provider jobs, once per (provider, upload): every chunk of the upload
         # takes its slice. Chunks of one video share a partition, hence this worker.
+        # Chunks are analysed concurrently, so the job table is locked (one job per upload).
         self._videos: dict[tuple[str, str], ProviderResult] = {}
+        self._videos_lock = threading.Lock()
+
+    def warm_up(self) -> None:
+        """Ask Triton for the local models' versions (this connects the client)."""
+        self._local.versions()
 
     def analyse(self, chunk: ChunkCut) -> ChunkAnalysed:
         providers = list(chunk.providers)
@@ -76,6 +83,17 @@ class ChunkAnalyser:
             return None
         bucket, _, key = source.removeprefix("s3://").partition("/")
         job = (provider.name, chunk.span.upload_id)
+        with self._videos_lock:
+            result = self._video_job(job, analyse_video, bucket, key)
+        return within(result, chunk.span.start, chunk.span.end)
+
+    def _video_job(
+        self,
+        job: tuple[str, str],
+        analyse_video: Callable[..., ProviderResult],
+        bucket: str,
+        key: str,
+    ) -> ProviderResult:
         if job not in self._videos:
             if len(self._videos) >= MAX_VIDEO_JOBS_KEPT:
                 self._videos.pop(next(iter(self._videos)))  # the oldest upload's result
@@ -84,6 +102,6 @@ class ChunkAnalyser:
                 key,
                 poll_interval_s=self._poll_s,
                 timeout_s=self._video_timeout_s,
-                job_token=chunk.span.upload_id,
+                job_token=job[1],
             )
-        return within(self._videos[job], chunk.span.start, chunk.span.end)
+        return self._videos[job]
