@@ -120,11 +120,13 @@ def test_ocr_reads_the_printed_lines_of_page_png(client: TritonClient) -> None:
 
 def test_ocr_min_score_drops_uncertain_lines(client: TritonClient) -> None:
     [everything] = read_text(client, [_image("page.png")], min_score=0.0)
-    [confident] = read_text(client, [_image("page.png")], min_score=0.95)
+    scores = sorted({line.score for line in everything})
+    assert len(scores) >= 2, f"page.png's lines all scored {scores}"
+    threshold = scores[-1]  # the best line's score: every other line falls below it
+    [confident] = read_text(client, [_image("page.png")], min_score=threshold)
 
-    assert all(line.score >= 0.95 for line in confident)
+    assert all(line.score >= threshold for line in confident)
     assert 0 < len(confident) < len(everything)
-    assert any(line.score < 0.95 for line in everything)
 
 
 def test_ocr_rejects_bytes_that_are_not_an_image(client: TritonClient) -> None:

@@ -31,7 +31,14 @@ from onnx import TensorProto, checker, helper, numpy_helper
 
 # The helpers every model shares live beside the models (triton_models/_shared).
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "_shared"))
-from vip_triton import InvalidInput, check_distribution, decode_image, distribution_file, parameters  # noqa: E402
+from vip_triton import (  # noqa: E402
+    InvalidInput,
+    check_distribution,
+    decode_image,
+    distribution_file,
+    no_spinning,
+    parameters,
+)
 
 # EfficientNet-Lite0's stages: (repeats, kernel, first stride, expansion, in, out channels).
 # From the TensorFlow efficientnet_lite_builder; the checkpoint's shapes are checked against it.
@@ -280,7 +287,7 @@ class TritonPythonModel:
         self._resize = int(params["resize_size"])
         onnx_model = build_lite0_onnx(read_legacy_state_dict(weights), self._size)
 
-        options = ort.SessionOptions()
+        options = no_spinning(ort.SessionOptions())
         options.intra_op_num_threads = int(params.get("threads", "2"))
         options.inter_op_num_threads = 1
         self._session = ort.InferenceSession(

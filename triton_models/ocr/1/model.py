@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import json
 import sys
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from importlib import resources
 from pathlib import Path
 
@@ -25,6 +26,7 @@ import cv2
 import numpy as np
 import onnxruntime
 import triton_python_backend_utils as pb_utils
+import rapidocr.inference_engine.onnxruntime.main as rapidocr_ort
 from rapidocr import RapidOCR
 
 # The helpers every model shares live beside the models (triton_models/_shared).
@@ -34,6 +36,7 @@ from vip_triton import (
     check_distribution,
     decode_image,
     error_response,
+    no_spinning,
     parameters,
     read_min_scores,
 )  # noqa: E402
@@ -41,6 +44,19 @@ from vip_triton import (
 # A rendered line read once at load time: it makes RapidOCR load all three of its lazily
 # loaded models now (not on the first request) and proves that they read text.
 _WARM_UP_TEXT = "Warm up 2024"
+
+
+@contextmanager
+def _sessions_without_spinning() -> Iterator[None]:
+    """RapidOCR builds its ONNX Runtime sessions itself (some on first use) and has no setting
+    for thread spinning, so its module's SessionOptions factory is swapped while they load (see
+    vip_triton.no_spinning for what this saves)."""
+    original = rapidocr_ort.SessionOptions
+    rapidocr_ort.SessionOptions = lambda: no_spinning(original())
+    try:
+        yield
+    finally:
+        rapidocr_ort.SessionOptions = original
 
 
 class TritonPythonModel:
@@ -77,15 +93,16 @@ class TritonPythonModel:
             ),
         }
         options.update({f"{section}.model_path": str(path) for section, path in paths.items()})
-        self._ocr = RapidOCR(params=options)
-
         self._default_min_score = float(params["default_min_score"])
         output = pb_utils.get_output_config_by_name(config, "RESULT")
         self._output_dtype = pb_utils.triton_string_to_numpy(output["data_type"])
         score_input = pb_utils.get_input_config_by_name(config, "MIN_SCORE")
         self._score_dtype = pb_utils.triton_string_to_numpy(score_input["data_type"])
 
-        read = self._read(_warm_up_image(), 0.0)
+        # RapidOCR creates some sessions lazily, on first use: the warm-up read creates them all.
+        with _sessions_without_spinning():
+            self._ocr = RapidOCR(params=options)
+            read = self._read(_warm_up_image(), 0.0)
         if not read:
             raise RuntimeError("ocr: the warm-up image gave no text; the models do not work")
         self._logger.log_info(

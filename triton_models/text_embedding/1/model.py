@@ -19,7 +19,7 @@ from tokenizers import Tokenizer
 
 # The helpers every model shares live beside the models (triton_models/_shared).
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "_shared"))
-from vip_triton import InvalidInput, check_distribution, parameters  # noqa: E402
+from vip_triton import InvalidInput, check_distribution, no_spinning, parameters  # noqa: E402
 
 
 class TritonPythonModel:
@@ -37,7 +37,7 @@ class TritonPythonModel:
         self._tokenizer.enable_truncation(max_length=int(params["max_tokens"]))
         self._tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # noqa: S106
 
-        options = ort.SessionOptions()
+        options = no_spinning(ort.SessionOptions())
         options.intra_op_num_threads = int(params.get("threads", "2"))
         options.inter_op_num_threads = 1
         onnx_file = resources.files(params["onnx_package"]) / params["onnx_file"]
