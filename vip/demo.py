@@ -13,7 +13,7 @@ from vip.upload import build_event, publish
 
 
 def wait_for_video(
-    settings: Settings, video_id: str, upload_id: str, timeout_s: float
+    settings: Settings, video_id: str, upload_id: str, timeout_s: float, poll_s: float = 0.5
 ) -> dict[str, object]:
     """Poll the query API with a deadline until this upload's job completes or fails (a
     re-upload of known bytes is processed again, so an earlier upload's status won't do)."""
@@ -25,7 +25,7 @@ def wait_for_video(
             last = response.json()
             if last["upload_id"] == upload_id and last["status"] in {"completed", "failed"}:
                 return last
-        time.sleep(0.5)
+        time.sleep(poll_s)
     raise TimeoutError(f"video {video_id} not indexed within {timeout_s:.0f}s (last: {last})")
 
 
