@@ -150,6 +150,17 @@ class Caption(BaseModel):
     source: str = Field(description="provider or model that wrote it")
 
 
+class EntityMention(BaseModel):
+    """A named entity read in the transcript or on screen (named-entity recognition)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    text: str = Field(min_length=1, max_length=200)
+    label: str = Field(description="the recogniser's label, e.g. PERSON, ORG, GPE")
+    source: Literal["transcript", "ocr"]
+    time: Seconds
+
+
 class ChunkAnalysed(Event):
     type: Literal["ChunkAnalysed"] = "ChunkAnalysed"
     span: ChunkSpan
@@ -161,6 +172,7 @@ class ChunkAnalysed(Event):
     faces: tuple[FaceDetection, ...] = ()
     tags: tuple[Tag, ...] = ()
     captions: tuple[Caption, ...] = ()
+    mentions: tuple[EntityMention, ...] = ()
     # name -> version of every model or provider whose output is in this event
     models: dict[str, str] = Field(default_factory=dict)
     # capability -> why it gave nothing (e.g. "not available: no weights present")
@@ -178,6 +190,11 @@ class MomentEmbedded(Event):
     model: str
     vector: tuple[float, ...]
     analysis_cache_hit: bool = False
+    # The moment in the text space built from what was seen (class probabilities and
+    # detections projected onto label embeddings, fused with on-screen text and speech).
+    multimodal_vector: tuple[float, ...] | None = None
+    # What the moment was built from, so the graph stage can derive entities and scene graphs.
+    analysis: ChunkAnalysed | None = None
 
 
 class NodeDelta(BaseModel):
