@@ -213,6 +213,9 @@ class EdgeDelta(BaseModel):
     start_key: str
     end_label: str
     end_key: str
+    # Distinguishes several relationships of one type between the same two nodes (e.g. one
+    # CO_OCCURS per shot); None means at most one such relationship.
+    key: str | None = None
     props: dict[str, Any] = Field(default_factory=dict)
 
 

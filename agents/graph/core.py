@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from agents.embedding.core import moment_id
+from agents.graph.knowledge import knowledge_delta
 from streams.records import EdgeDelta, GraphUpdated, MomentEmbedded, NodeDelta
 
 
 def moment_delta(moment: MomentEmbedded) -> GraphUpdated:
+    """The moment's chunk in its video, and, when the moment carries its analysis, the
+    chunk's shots, scene graphs and entities: one delta, applied in one transaction."""
     span = moment.span
     video = NodeDelta(
         label="Video",
@@ -64,4 +67,9 @@ def moment_delta(moment: MomentEmbedded) -> GraphUpdated:
                 end_key=moment_id(moment.video_id, span.chunk_index + 1),
             )
         )
-    return GraphUpdated(video_id=moment.video_id, nodes=(video, chunk), edges=tuple(edges))
+    nodes = [video, chunk]
+    if moment.analysis is not None:
+        known_nodes, known_edges = knowledge_delta(moment.analysis, moment.moment_id)
+        nodes.extend(known_nodes)
+        edges.extend(known_edges)
+    return GraphUpdated(video_id=moment.video_id, nodes=tuple(nodes), edges=tuple(edges))

@@ -6,18 +6,27 @@ Cypher, so they are checked against a strict pattern before they reach a query.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from neo4j import Driver, GraphDatabase, ManagedTransaction
 
 from streams.records import GraphUpdated
 
 _LABEL = re.compile(r"^[A-Z][A-Za-z0-9_]{0,63}$")
 _TYPE = re.compile(r"^[A-Z][A-Z0-9_]{0,63}$")
-KEYED_LABELS = ("Video", "Chunk")
+KEYED_LABELS = ("Video", "Chunk", "Shot", "Entity", "SceneObject")
+# Lookups the query service and docs/graph.md's example queries make.
+INDEXES = (
+    ("chunk_video", "Chunk", "video_id"),
+    ("shot_video", "Shot", "video_id"),
+    ("entity_kind", "Entity", "kind"),
+    ("entity_name", "Entity", "name"),
+)
 
 
 class InvalidGraphDelta(ValueError):
@@ -78,18 +87,26 @@ class Neo4jGraph:
                     f"CREATE CONSTRAINT {label.lower()}_key IF NOT EXISTS "
                     f"FOR (n:{label}) REQUIRE n.key IS UNIQUE"
                 ).consume()
-            session.run(
-                "CREATE INDEX chunk_video IF NOT EXISTS FOR (c:Chunk) ON (c.video_id)"
-            ).consume()
+            for name, label, prop in INDEXES:
+                session.run(
+                    f"CREATE INDEX {name} IF NOT EXISTS FOR (n:{label}) ON (n.{prop})"
+                ).consume()
 
     def apply(self, update: GraphUpdated) -> None:
         nodes: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for node in update.nodes:
             nodes[_label(node.label)].append({"key": node.key, "props": node.props})
-        edges: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
+        edges: dict[tuple[str, str, str, bool], list[dict[str, Any]]] = defaultdict(list)
         for edge in update.edges:
-            shape = (_rel_type(edge.type), _label(edge.start_label), _label(edge.end_label))
-            edges[shape].append({"start": edge.start_key, "end": edge.end_key, "props": edge.props})
+            shape = (
+                _rel_type(edge.type),
+                _label(edge.start_label),
+                _label(edge.end_label),
+                edge.key is not None,
+            )
+            edges[shape].append(
+                {"start": edge.start_key, "end": edge.end_key, "key": edge.key, "props": edge.props}
+            )
 
         def write(tx: ManagedTransaction) -> None:
             for label, rows in nodes.items():
@@ -97,10 +114,11 @@ class Neo4jGraph:
                     f"UNWIND $rows AS row MERGE (n:{label} {{key: row.key}}) SET n += row.props",
                     rows=rows,
                 ).consume()
-            for (rel, start, end), rows in edges.items():
+            for (rel, start, end, keyed), rows in edges.items():
+                identity = " {key: row.key}" if keyed else ""
                 tx.run(
                     f"UNWIND $rows AS row MERGE (a:{start} {{key: row.start}}) "
-                    f"MERGE (b:{end} {{key: row.end}}) MERGE (a)-[r:{rel}]->(b) "
+                    f"MERGE (b:{end} {{key: row.end}}) MERGE (a)-[r:{rel}{identity}]->(b) "
                     "SET r += row.props",
                     rows=rows,
                 ).consume()
@@ -145,3 +163,46 @@ class Neo4jGraph:
                 vid=video_id,
             ).single(strict=True)
             return {"chunks": int(row["chunks"]), "next": int(row["next"])}
+
+    def snapshot(self) -> GraphSnapshot:
+        """Node and relationship counts and a checksum of the whole graph's content (labels,
+        keys, properties, relationship types and ends), independent of Neo4j's internal ids
+        and of the order things were written in."""
+        digest = hashlib.sha256()
+        nodes = edges = 0
+        with self._driver.session() as session:
+            rows = session.run(
+                "MATCH (n) RETURN labels(n) AS labels, properties(n) AS props "
+                "ORDER BY n.key, labels(n)"
+            )
+            lines = sorted(_canonical([sorted(r["labels"]), r["props"]]) for r in rows)
+            nodes = len(lines)
+            for line in lines:
+                digest.update(line)
+            rows = session.run(
+                "MATCH (a)-[r]->(b) RETURN type(r) AS type, a.key AS start, b.key AS end, "
+                "properties(r) AS props"
+            )
+            lines = sorted(_canonical([r["type"], r["start"], r["end"], r["props"]]) for r in rows)
+            edges = len(lines)
+            for line in lines:
+                digest.update(line)
+        return GraphSnapshot(nodes=nodes, edges=edges, checksum=digest.hexdigest())
+
+    def clear(self) -> None:
+        """Delete every node and relationship (used before a replay rebuilds the graph)."""
+        with self._driver.session() as session:
+            session.run(
+                "MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 5000 ROWS"
+            ).consume()
+
+
+@dataclass(frozen=True)
+class GraphSnapshot:
+    nodes: int
+    edges: int
+    checksum: str
+
+
+def _canonical(value: Any) -> bytes:
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS, default=str) + b"\n"

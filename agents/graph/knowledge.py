@@ -1,0 +1,268 @@
+"""Pure construction of the knowledge graph of one analysed chunk: shots with their scene
+graphs, entities, and the relationships between them (docs/graph.md draws the schema).
+
+Every node and relationship is keyed by what it describes (video, time, label, name), never by
+arrival order, so the same analysis always yields the same delta and applying it twice (a
+redelivery, a re-upload of the same bytes) changes nothing.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import unicodedata
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from agents.graph.spatial import relations
+from agents.graph.tracks import track_faces
+from streams.records import ChunkAnalysed, EdgeDelta, NodeDelta, ObjectDetection, Shot
+
+# Scene graphs keep the most confident objects of a shot's keyframe; co-occurrence the most
+# confident entities of a shot (pairs grow quadratically).
+MAX_SCENE_OBJECTS: Final = 10
+MAX_COOCCURRING: Final = 12
+_SPACES = re.compile(r"\s+")
+_EDGE_PUNCTUATION = "\"'`.,;:!?()[]{}<>\u00ab\u00bb\u201c\u201d\u2018\u2019"
+
+
+def normalise(name: str) -> str:
+    """The form entity names are matched by across videos: Unicode NFKC, lower case, single
+    spaces, no surrounding punctuation, no leading article."""
+    text = unicodedata.normalize("NFKC", name).lower().replace("_", " ")
+    text = _SPACES.sub(" ", text).strip().strip(_EDGE_PUNCTUATION).strip()
+    for article in ("the ", "a ", "an "):
+        if text.startswith(article) and len(text) > len(article):
+            text = text[len(article) :]
+            break
+    return text
+
+
+def entity_key(kind: str, name: str) -> str:
+    return f"{kind}:{normalise(name)}"
+
+
+def shot_key(video_id: str, start: float) -> str:
+    return f"{video_id}:shot:{round(start * 1000):09d}"
+
+
+def _ms(seconds: float) -> int:
+    return round(seconds * 1000)
+
+
+@dataclass
+class _Sighting:
+    """One entity in one shot: when and how confidently it was seen."""
+
+    kind: str
+    name: str
+    display: str
+    times: set[float] = field(default_factory=set)
+    score: float = 0.0
+    count: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def add(self, time: float, score: float) -> None:
+        self.times.add(round(time, 3))
+        self.score = max(self.score, score)
+
+
+class _Builder:
+    def __init__(self) -> None:
+        self.nodes: dict[tuple[str, str], dict[str, Any]] = {}
+        self.edges: dict[tuple[str, str, str, str, str, str | None], dict[str, Any]] = {}
+
+    def node(self, label: str, key: str, props: dict[str, Any]) -> None:
+        self.nodes.setdefault((label, key), {}).update(props)
+
+    def edge(
+        self,
+        rel: str,
+        start: tuple[str, str],
+        end: tuple[str, str],
+        props: dict[str, Any] | None = None,
+        key: str | None = None,
+    ) -> None:
+        ident = (rel, start[0], start[1], end[0], end[1], key)
+        self.edges.setdefault(ident, {}).update(props or {})
+
+    def build(self) -> tuple[tuple[NodeDelta, ...], tuple[EdgeDelta, ...]]:
+        nodes = tuple(
+            NodeDelta(label=label, key=key, props=props)
+            for (label, key), props in sorted(self.nodes.items())
+        )
+        edges = tuple(
+            EdgeDelta(
+                type=rel,
+                start_label=sl,
+                start_key=sk,
+                end_label=el,
+                end_key=ek,
+                key=key,
+                props=props,
+            )
+            for (rel, sl, sk, el, ek, key), props in sorted(
+                self.edges.items(), key=lambda item: tuple(str(part) for part in item[0])
+            )
+        )
+        return nodes, edges
+
+
+def _in(shot: Shot, time: float, last: bool) -> bool:
+    return shot.start <= time < shot.end or (last and time == shot.end)
+
+
+def _shot_of(shots: tuple[Shot, ...], time: float) -> int | None:
+    for index, shot in enumerate(shots):
+        if _in(shot, time, index == len(shots) - 1):
+            return index
+    return None
+
+
+def _sightings(analysis: ChunkAnalysed) -> dict[int, dict[str, _Sighting]]:
+    """Entities seen or mentioned in each shot (by index) of the chunk."""
+    per_shot: dict[int, dict[str, _Sighting]] = defaultdict(dict)
+    shots = analysis.shots
+
+    def see(
+        time: float, kind: str, name: str, score: float, display: str | None = None
+    ) -> _Sighting | None:
+        shot = _shot_of(shots, time)
+        if shot is None or not normalise(name):
+            return None
+        key = entity_key(kind, name)
+        sighting = per_shot[shot].setdefault(key, _Sighting(kind, normalise(name), display or name))
+        sighting.add(time, score)
+        return sighting
+
+    per_frame: dict[tuple[float, str], int] = defaultdict(int)
+    for obj in analysis.objects:
+        per_frame[(obj.time, obj.label)] += 1
+        found = see(obj.time, "object", obj.label, obj.score)
+        if found is not None:
+            found.count = max(found.count, per_frame[(obj.time, obj.label)])
+    for tag in analysis.tags:
+        see(tag.time, "tag", tag.label, tag.score)
+    for mention in analysis.mentions:
+        found = see(mention.time, mention.label.lower(), mention.text, 1.0, mention.text)
+        if found is not None:
+            found.extra.setdefault("sources", set()).add(mention.source)
+    for number, track in enumerate(track_faces(analysis.faces), start=1):
+        name = f"{analysis.video_id}:{analysis.span.chunk_index:05d}:{number}"
+        for face in track.faces:
+            found = see(face.time, "face", name, face.score, f"person {number}")
+            if found is not None:
+                found.extra["boxes"] = [*found.extra.get("boxes", []), list(face.box)]
+    return per_shot
+
+
+def _scene_objects(analysis: ChunkAnalysed, index: int) -> list[ObjectDetection]:
+    """The objects of the shot's keyframe (or, if it has none, of the shot's keyframe with
+    the most), most confident first."""
+    shot = analysis.shots[index]
+    inside = [o for o in analysis.objects if _shot_of(analysis.shots, o.time) == index]
+    if not inside:
+        return []
+    by_time: dict[float, list[ObjectDetection]] = defaultdict(list)
+    for obj in inside:
+        by_time[obj.time].append(obj)
+    wanted = shot.keyframe.time if shot.keyframe else None
+    time = wanted if wanted in by_time else max(by_time, key=lambda t: (len(by_time[t]), -t))
+    return sorted(by_time[time], key=lambda o: (-o.score, o.label, o.box))[:MAX_SCENE_OBJECTS]
+
+
+def knowledge_delta(
+    analysis: ChunkAnalysed, chunk_key: str
+) -> tuple[tuple[NodeDelta, ...], tuple[EdgeDelta, ...]]:
+    """Shots (with NEXT order and a scene graph each), entities, and APPEARS_IN, MENTIONS and
+    CO_OCCURS relationships for one analysed chunk."""
+    b = _Builder()
+    video_id = analysis.video_id
+    sightings = _sightings(analysis)
+    for index, shot in enumerate(analysis.shots):
+        skey = shot_key(video_id, shot.start)
+        shot_node = ("Shot", skey)
+        b.node(
+            "Shot",
+            skey,
+            {
+                "video_id": video_id,
+                "chunk": chunk_key,
+                "start": shot.start,
+                "end": shot.end,
+                "keyframe": shot.keyframe.uri if shot.keyframe else None,
+                "keyframe_time": shot.keyframe.time if shot.keyframe else None,
+            },
+        )
+        b.edge("HAS_SHOT", ("Chunk", chunk_key), shot_node, {"start": shot.start})
+        # Shots tile the video: the next one starts where this one ends, in this chunk or the
+        # next, so it is named by that time even before it has been seen.
+        if shot.end < analysis.span.video_duration - 1e-6:
+            b.edge("NEXT", shot_node, ("Shot", shot_key(video_id, shot.end)))
+        seen = sightings.get(index, {})
+        for key, s in seen.items():
+            b.node("Entity", key, {"kind": s.kind, "name": s.name})
+            props: dict[str, Any] = {
+                "video_id": video_id,
+                "first": min(s.times),
+                "last": max(s.times),
+                "times": sorted(s.times),
+                "score": round(s.score, 4),
+            }
+            if s.kind == "object":
+                props["count"] = s.count
+            if "sources" in s.extra:
+                b.edge(
+                    "MENTIONS",
+                    shot_node,
+                    ("Entity", key),
+                    {**props, "text": s.display, "sources": sorted(s.extra["sources"])},
+                )
+            else:
+                b.edge("APPEARS_IN", ("Entity", key), shot_node, props)
+            if s.kind == "face":
+                b.node("Entity", key, {"display": s.display, "video_id": video_id})
+        strongest = sorted(seen.items(), key=lambda kv: (-kv[1].score, kv[0]))[:MAX_COOCCURRING]
+        for ka, kb in itertools.combinations(sorted(k for k, _ in strongest), 2):
+            b.edge(
+                "CO_OCCURS",
+                ("Entity", ka),
+                ("Entity", kb),
+                {"video_id": video_id, "start": shot.start, "end": shot.end},
+                key=skey,
+            )
+        _scene_graph(b, analysis, index, shot_node)
+    return b.build()
+
+
+def _scene_graph(
+    b: _Builder, analysis: ChunkAnalysed, index: int, shot_node: tuple[str, str]
+) -> None:
+    objects = _scene_objects(analysis, index)
+    keys = []
+    for index, obj in enumerate(objects):
+        okey = f"{shot_node[1]}:obj:{index:02d}"
+        keys.append(okey)
+        b.node(
+            "SceneObject",
+            okey,
+            {
+                "label": obj.label,
+                "score": obj.score,
+                "box": list(obj.box),
+                "time": obj.time,
+                "video_id": analysis.video_id,
+            },
+        )
+        b.edge("HAS_OBJECT", shot_node, ("SceneObject", okey))
+        b.edge("INSTANCE_OF", ("SceneObject", okey), ("Entity", entity_key("object", obj.label)))
+    for (ia, a), (ib, c) in itertools.combinations(enumerate(objects), 2):
+        for relation, forward in relations(a.box, c.box):
+            first, second = (keys[ia], keys[ib]) if forward else (keys[ib], keys[ia])
+            b.edge(relation, ("SceneObject", first), ("SceneObject", second))
+
+
+def entity_keys(nodes: Iterable[NodeDelta]) -> list[str]:
+    return [n.key for n in nodes if n.label == "Entity"]
