@@ -20,3 +20,9 @@ def dead_letter_topic(topic: str) -> str:
 
 def all_topics() -> tuple[str, ...]:
     return PIPELINE + tuple(dead_letter_topic(topic) for topic in PIPELINE)
+
+
+def topic_configs() -> dict[str, dict[str, str]]:
+    """Per-topic Kafka configs. graph.updates keeps every delta forever: Neo4j is a
+    materialised view of it and must be rebuildable from it (`vip graph replay`)."""
+    return {GRAPH_UPDATES: {"retention.ms": "-1", "retention.bytes": "-1"}}

@@ -19,6 +19,10 @@ stack_app = typer.Typer(
     help="Run the local stack (Kafka, Neo4j, Milvus, Triton, worker, API) on loopback.",
 )
 app.add_typer(stack_app, name="stack")
+graph_app = typer.Typer(
+    no_args_is_help=True, help="The knowledge graph: a materialised view of graph.updates"
+)
+app.add_typer(graph_app, name="graph")
 
 
 def _settings() -> Settings:
@@ -199,6 +203,51 @@ def demo(
         run_demo(_settings(), video, query, timeout_s)
     except Exception as exc:
         _fail(str(exc))
+
+
+@graph_app.command("snapshot")
+def graph_snapshot(
+    neo4j_url: Annotated[str | None, typer.Option(help="Default: the configured Neo4j")] = None,
+) -> None:
+    """Print the graph's node and relationship counts and its content checksum."""
+    from agents.shared.graph_store import Neo4jGraph
+
+    settings = _settings()
+    graph = Neo4jGraph(neo4j_url or settings.neo4j_uri, auth=settings.neo4j_auth)
+    try:
+        shot = graph.snapshot()
+    finally:
+        graph.close()
+    typer.echo(f"nodes {shot.nodes}  relationships {shot.edges}  checksum {shot.checksum}")
+
+
+@graph_app.command("replay")
+def graph_replay(
+    neo4j_url: Annotated[str | None, typer.Option(help="Default: the configured Neo4j")] = None,
+    clear: Annotated[
+        bool, typer.Option("--clear", help="Delete the whole graph first (a full rebuild)")
+    ] = False,
+) -> None:
+    """Apply every delta on graph.updates, from the first, to Neo4j."""
+    from agents.shared.graph_store import Neo4jGraph
+    from vip.graph_replay import replay_graph_updates
+
+    settings = _settings()
+    graph = Neo4jGraph(neo4j_url or settings.neo4j_uri, auth=settings.neo4j_auth)
+    try:
+        graph.ensure_schema()
+        if clear:
+            graph.clear()
+        result = replay_graph_updates(settings.kafka_bootstrap, graph)
+        shot = graph.snapshot()
+    except Exception as exc:
+        _fail(f"replay failed: {exc}")
+    finally:
+        graph.close()
+    typer.echo(
+        f"applied {result.applied} deltas (skipped {result.skipped}); nodes {shot.nodes}  "
+        f"relationships {shot.edges}  checksum {shot.checksum}"
+    )
 
 
 def main() -> None:

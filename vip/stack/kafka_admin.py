@@ -11,7 +11,15 @@ import time
 from collections.abc import Mapping
 
 from confluent_kafka import KafkaError, KafkaException
-from confluent_kafka.admin import AdminClient, ClusterMetadata, NewTopic
+from confluent_kafka.admin import (
+    AdminClient,
+    AlterConfigOpType,
+    ClusterMetadata,
+    ConfigEntry,
+    ConfigResource,
+    NewTopic,
+    ResourceType,
+)
 
 from vip.settings import Settings
 from vip.stack.errors import StackError
@@ -46,8 +54,14 @@ def _partition_counts(metadata: ClusterMetadata, names: set[str]) -> dict[str, i
     }
 
 
-def ensure_topics(settings: Settings, topics: Mapping[str, int], timeout_s: float = 30.0) -> None:
-    """Create each missing topic (name -> partitions) with replication factor 1.
+def ensure_topics(
+    settings: Settings,
+    topics: Mapping[str, int],
+    timeout_s: float = 30.0,
+    configs: Mapping[str, Mapping[str, str]] | None = None,
+) -> None:
+    """Create each missing topic (name -> partitions) with replication factor 1, and set the
+    given topic configs (name -> {key: value}) on new and existing topics alike.
 
     Existing topics are left alone when their partition count matches; any mismatch raises
     :class:`TopicPartitionsMismatch` naming every offending topic. Safe to call concurrently:
@@ -67,8 +81,14 @@ def ensure_topics(settings: Settings, topics: Mapping[str, int], timeout_s: floa
             f"cannot read topic metadata from {settings.kafka_bootstrap}: {error}"
         ) from error
 
+    configs = configs or {}
     missing = [
-        NewTopic(name, num_partitions=topics[name], replication_factor=1)
+        NewTopic(
+            name,
+            num_partitions=topics[name],
+            replication_factor=1,
+            config=dict(configs.get(name, {})),
+        )
         for name in sorted(wanted - existing.keys())
     ]
     raced: set[str] = set()
@@ -91,6 +111,34 @@ def ensure_topics(settings: Settings, topics: Mapping[str, int], timeout_s: floa
     }
     if mismatches:
         raise TopicPartitionsMismatch(mismatches)
+    _set_configs(admin, {name: configs[name] for name in existing if name in configs}, timeout_s)
+
+
+def _set_configs(
+    admin: AdminClient, configs: Mapping[str, Mapping[str, str]], timeout_s: float
+) -> None:
+    """Set configs on topics that already existed (a stack made by an older version)."""
+    resources = [
+        ConfigResource(
+            ResourceType.TOPIC,
+            name,
+            incremental_configs=[
+                ConfigEntry(key, value, incremental_operation=AlterConfigOpType.SET)
+                for key, value in sorted(entries.items())
+            ],
+        )
+        for name, entries in sorted(configs.items())
+        if entries
+    ]
+    if not resources:
+        return
+    futures = admin.incremental_alter_configs(resources, request_timeout=timeout_s)
+    for resource, future in futures.items():
+        try:
+            future.result()
+        except KafkaException as error:
+            message = f"setting configs of {resource.name!r} failed: {error}"
+            raise TopicSetupFailed(message) from error
 
 
 def _await_metadata(admin: AdminClient, names: set[str], timeout_s: float) -> dict[str, int]:

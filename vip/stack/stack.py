@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from streams.topics import all_topics
+from streams.topics import all_topics, topic_configs
 from vip.settings import Settings
 from vip.stack.apps import ApiService, WorkerService
 from vip.stack.manager import StackManager
@@ -43,7 +43,11 @@ def bootstrap(settings: Settings) -> None:
     from agents.shared.milvus_store import MilvusMoments
     from vip.stack.kafka_admin import ensure_topics
 
-    ensure_topics(settings, dict.fromkeys(all_topics(), settings.kafka_partitions))
+    ensure_topics(
+        settings,
+        dict.fromkeys(all_topics(), settings.kafka_partitions),
+        configs=topic_configs(),
+    )
     moments = MilvusMoments(settings.milvus_uri, settings.milvus_collection)
     try:
         moments.ensure_collection()
