@@ -6,108 +6,25 @@ directory; jars come from the shared cache (the first run fetches them with Mave
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
-import psutil
 import pytest
 from confluent_kafka import Consumer, Producer
 from neo4j import GraphDatabase
 
-from tests.ports import free_port
+from tests.integration.services import (
+    RunningService,
+    make_settings,
+    started,
+)
 from vip.settings import Settings
 from vip.stack.kafka import KafkaService
 from vip.stack.kafka_admin import TopicPartitionsMismatch, ensure_topics
 from vip.stack.neo4j import Neo4jService
-from vip.stack.service import Service
 
 pytestmark = pytest.mark.stack
-
-POLL_INTERVAL_S = 0.25
-STOP_TIMEOUT_S = 30.0
-
-
-def make_settings(state_dir: Path) -> Settings:
-    return Settings(
-        state_dir=state_dir,
-        kafka_port=free_port(),
-        kafka_controller_port=free_port(),
-        neo4j_port=free_port(),
-    )
-
-
-class RunningService:
-    """One service process started the way the stack manager starts it."""
-
-    def __init__(self, service: Service, log_path: Path) -> None:
-        self.service = service
-        self.log_path = log_path
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        launch = self.service.launch()
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                launch.argv,
-                env={**os.environ, **launch.env},
-                cwd=launch.cwd,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + self.service.start_timeout_s
-        while not self.service.is_ready():
-            if self.process.poll() is not None:
-                pytest.fail(
-                    f"{self.service.name} exited with {self.process.returncode}:\n{self.log()}"
-                )
-            if time.monotonic() > deadline:
-                self.stop()
-                pytest.fail(f"{self.service.name} not ready in time:\n{self.log()}")
-            time.sleep(POLL_INTERVAL_S)
-
-    def stop(self) -> int | None:
-        """SIGTERM the process group; returns the exit code (None if it had to be killed)."""
-        if self.process is None:
-            return None
-        process, self.process = self.process, None
-        if process.poll() is not None:
-            return process.returncode
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            return process.wait(timeout=STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
-            return None
-
-    def listening_addresses(self) -> set[tuple[str, int]]:
-        assert self.process is not None
-        root = psutil.Process(self.process.pid)
-        addresses = set()
-        for member in [root, *root.children(recursive=True)]:
-            for connection in member.net_connections(kind="inet"):
-                if connection.status == psutil.CONN_LISTEN:
-                    # Java binds IPv6 sockets; IPv4 loopback then reads ::ffff:127.0.0.1.
-                    ip = connection.laddr.ip.removeprefix("::ffff:")
-                    addresses.add((ip, connection.laddr.port))
-        return addresses
-
-    def log(self) -> str:
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-60:])
-
-
-def started(service: Service, log_path: Path) -> RunningService:
-    service.prepare()
-    running = RunningService(service, log_path)
-    running.start()
-    return running
 
 
 @pytest.fixture(scope="module")

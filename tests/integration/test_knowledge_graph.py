@@ -1,0 +1,197 @@
+"""The knowledge graph built from real analyses of shared media, on the real stack.
+
+Uploads go through `vip upload`'s code to the running worker; Neo4j and Milvus are read back
+directly. The replay test starts a second, empty Neo4j (free loopback ports, temporary data)
+and rebuilds the graph into it from the graph.updates topic.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pymilvus import MilvusClient
+
+from agents.shared.graph_store import Neo4jGraph
+from agents.shared.milvus_store import GRPC_OPTIONS
+from streams import topics
+from streams.app import APP_ID
+from tests.integration.conftest import poll
+from tests.integration.media_copies import unique_copy
+from tests.integration.services import started
+from tests.ports import free_port
+from vip.demo import wait_for_video
+from vip.graph_replay import replay_graph_updates
+from vip.lag import consumer_lag
+from vip.settings import Settings
+from vip.stack.neo4j import Neo4jService
+from vip.upload import build_event, publish
+
+pytestmark = pytest.mark.stack
+
+MEDIA = Path(__file__).resolve().parents[2].parent / "shared" / "media" / "video"
+DEADLINE_S = 240.0
+
+SUBGRAPH = """
+MATCH (n) WHERE n.video_id = $vid OR n.key = $vid
+OPTIONAL MATCH (n)-[r]-()
+RETURN count(DISTINCT n) AS nodes, count(DISTINCT r) AS edges
+"""
+
+
+def ingest(settings: Settings, path: Path) -> str:
+    event = build_event(str(path), settings)
+    publish(event, settings)
+    detail = wait_for_video(settings, event.video_id, event.event_id, DEADLINE_S)
+    assert detail["status"] == "completed", detail
+    return event.video_id
+
+
+def caught_up(settings: Settings) -> bool:
+    lag = consumer_lag(settings.kafka_bootstrap, APP_ID, topics.PIPELINE)
+    return bool(lag) and not any(lag.values())
+
+
+@pytest.fixture(scope="module")
+def videos(running_stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    tmp = tmp_path_factory.mktemp("graph-media")
+    return {
+        name: ingest(running_stack, unique_copy(MEDIA / name, tmp))
+        for name in ("bikes.mp4", "person-bicycle-car-detection.gif")
+    }
+
+
+@pytest.fixture(scope="module")
+def graph(running_stack: Settings) -> Iterator[Neo4jGraph]:
+    store = Neo4jGraph(running_stack.neo4j_uri, auth=running_stack.neo4j_auth)
+    yield store
+    store.close()
+
+
+def rows(graph: Neo4jGraph, query: str, **params: object) -> list[dict[str, object]]:
+    records, _, _ = graph._driver.execute_query(query, params)
+    return [record.data() for record in records]
+
+
+def test_each_shot_has_a_scene_graph_of_the_objects_on_its_keyframe(
+    videos: dict[str, str], graph: Neo4jGraph
+) -> None:
+    vid = videos["bikes.mp4"]
+    shots = rows(
+        graph,
+        "MATCH (:Video {key: $vid})-[:HAS_CHUNK]->(:Chunk)-[:HAS_SHOT]->(s:Shot) "
+        "OPTIONAL MATCH (s)-[:HAS_OBJECT]->(o:SceneObject)-[:INSTANCE_OF]->(e:Entity) "
+        "RETURN s.start AS start, s.end AS end, collect(e.name) AS objects ORDER BY start",
+        vid=vid,
+    )
+    # bikes.mp4 has five cuts (SOURCES.md): six shots tiling the 10 s clip.
+    assert len(shots) == 6
+    assert shots[0]["start"] == 0.0 and shots[-1]["end"] == pytest.approx(10.0, abs=0.05)
+    assert all(a["end"] == b["start"] for a, b in itertools.pairwise(shots))
+    assert sum("person" in s["objects"] for s in shots) >= 3  # type: ignore[operator]
+    [(order,)] = [
+        tuple(r.values())
+        for r in rows(
+            graph,
+            "MATCH p = (first:Shot {video_id: $vid, start: 0.0})-[:NEXT*]->(last:Shot) "
+            "WHERE NOT (last)-[:NEXT]->() RETURN length(p) AS hops",
+            vid=vid,
+        )
+    ]
+    assert order == 5, "NEXT links the six shots in time order"
+    spatial = rows(
+        graph,
+        "MATCH (a:SceneObject {video_id: $vid})-[r:LEFT_OF|ABOVE|NEAR]->(b:SceneObject) "
+        "RETURN type(r) AS rel, a.box AS a, b.box AS b",
+        vid=vid,
+    )
+    assert spatial, "people and bicycles side by side give spatial relations"
+    for rel in spatial:
+        a, b = rel["a"], rel["b"]
+        if rel["rel"] == "LEFT_OF":
+            assert (a[0] + a[2]) / 2 < (b[0] + b[2]) / 2  # type: ignore[index]
+
+
+def test_bikes_and_the_gif_share_one_bicycle_entity(
+    videos: dict[str, str], graph: Neo4jGraph
+) -> None:
+    found = rows(
+        graph,
+        "MATCH (e:Entity {kind: 'object', name: 'bicycle'}) "
+        "OPTIONAL MATCH (e)-[a:APPEARS_IN]->(s:Shot) WHERE s.video_id IN $vids "
+        "RETURN e.key AS key, collect(DISTINCT s.video_id) AS videos, "
+        "collect(a.first) AS firsts",
+        vids=list(videos.values()),
+    )
+    assert len(found) == 1, found
+    assert sorted(found[0]["videos"]) == sorted(videos.values())  # type: ignore[arg-type]
+    assert all(isinstance(t, float) for t in found[0]["firsts"])  # type: ignore[union-attr]
+    # ... and what appears with it: people, in both clips.
+    with_bicycle = rows(
+        graph,
+        "MATCH (:Entity {key: 'object:bicycle'})-[c:CO_OCCURS]-(other:Entity) "
+        "WHERE c.video_id IN $vids RETURN DISTINCT other.key AS key",
+        vids=list(videos.values()),
+    )
+    assert {"object:person"} <= {r["key"] for r in with_bicycle}
+
+
+def test_uploading_the_same_video_twice_creates_no_duplicates(
+    running_stack: Settings, videos: dict[str, str], graph: Neo4jGraph, tmp_path: Path
+) -> None:
+    path = unique_copy(MEDIA / "car-detection.mp4", tmp_path)
+    vid = ingest(running_stack, path)
+    poll(lambda: caught_up(running_stack), 120, "the worker to catch up")
+    before_graph = rows(graph, SUBGRAPH, vid=vid)
+    before_vectors = milvus_rows(running_stack, vid)
+
+    assert ingest(running_stack, path) == vid
+    poll(lambda: caught_up(running_stack), 120, "the worker to catch up")
+
+    assert before_graph[0]["nodes"] > 10 and before_graph[0]["edges"] > 10, before_graph
+    assert rows(graph, SUBGRAPH, vid=vid) == before_graph
+    assert milvus_rows(running_stack, vid) == before_vectors
+    assert all(n > 0 for n in before_vectors.values()), before_vectors
+
+
+def milvus_rows(settings: Settings, vid: str) -> dict[str, int]:
+    """Rows of this video in every collection of the deployment."""
+    client = MilvusClient(uri=settings.milvus_uri, grpc_options=GRPC_OPTIONS)
+    try:
+        counts = {}
+        for name in sorted(client.list_collections()):
+            if not name.startswith(settings.milvus_collection):
+                continue
+            [row] = client.query(name, filter=f'video_id == "{vid}"', output_fields=["count(*)"])
+            counts[name] = int(row["count(*)"])
+        return counts
+    finally:
+        client.close()
+
+
+def test_replaying_graph_updates_into_an_empty_neo4j_rebuilds_the_same_graph(
+    running_stack: Settings,
+    videos: dict[str, str],
+    graph: Neo4jGraph,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    poll(lambda: caught_up(running_stack), 120, "the worker to catch up")
+    live = graph.snapshot()
+    state = tmp_path_factory.mktemp("replay-neo4j")
+    empty = Settings(state_dir=state, neo4j_port=free_port())
+    server = started(Neo4jService(empty), state / "neo4j.log")
+    rebuilt = Neo4jGraph(empty.neo4j_uri)
+    try:
+        rebuilt.ensure_schema()
+        assert rebuilt.snapshot().nodes == 0
+        result = replay_graph_updates(running_stack.kafka_bootstrap, rebuilt)
+        copy = rebuilt.snapshot()
+    finally:
+        rebuilt.close()
+        server.stop()
+    assert result.applied > 0
+    assert (copy.nodes, copy.edges) == (live.nodes, live.edges)
+    assert copy.checksum == live.checksum
+    assert live.nodes > 0
