@@ -16,6 +16,7 @@ from vip.settings import Settings
 if TYPE_CHECKING:
     from agents.analysis.analyser import ChunkAnalyser
     from agents.analysis.providers.base import Provider
+    from agents.graph.resolution import EntityResolver
     from agents.shared.graph_store import Neo4jGraph
     from agents.shared.milvus_store import MilvusMoments
     from agents.shared.triton_client import TritonClient
@@ -82,6 +83,16 @@ class Dependencies:
 
         store: Neo4jGraph = self._once("graph", make)
         return store
+
+    def resolver(self) -> EntityResolver:
+        """Entity resolution against the graph, by name embeddings from Triton."""
+        from agents.graph.resolution import EntityResolver
+
+        def make() -> EntityResolver:
+            return EntityResolver(lambda names: self.triton().embed_texts(names), self.graph())
+
+        resolver: EntityResolver = self._once("resolver", make)
+        return resolver
 
     def providers(self, names: Sequence[str]) -> list[Provider]:
         """The external providers an upload asked for, built once per distinct choice."""

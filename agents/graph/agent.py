@@ -7,6 +7,7 @@ import asyncio
 import faust
 
 from agents.graph.core import moment_delta
+from agents.graph.knowledge import entity_names
 from agents.wiring import Dependencies
 from streams import topics
 from streams.app import PipelineTopics
@@ -20,11 +21,16 @@ def register(app: faust.App, pipeline: PipelineTopics, deps: Dependencies) -> No
     stage = deps.stage(STAGE, topics.EMBEDDINGS, app, pipeline)
     sink = deps.stage(SINK, topics.GRAPH_UPDATES, app, pipeline, report_job_failure=False)
 
+    def build(moment: MomentEmbedded) -> GraphUpdated:
+        if moment.analysis is None:
+            return moment_delta(moment)
+        resolution = deps.resolver().resolve(entity_names(moment.analysis))
+        return moment_delta(moment, resolution.canonical, resolution.new_vectors)
+
     async def to_delta(key: bytes | None, value: bytes | None) -> None:
         moment = decode(value, MomentEmbedded)
-        await pipeline.graph_updates.send(
-            key=moment.video_id.encode(), value=encode(moment_delta(moment))
-        )
+        delta = await asyncio.to_thread(build, moment)
+        await pipeline.graph_updates.send(key=moment.video_id.encode(), value=encode(delta))
 
     async def apply(key: bytes | None, value: bytes | None) -> None:
         update = decode(value, GraphUpdated)

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from agents.embedding.core import moment_id
 from agents.graph.knowledge import knowledge_delta
 from streams.records import EdgeDelta, GraphUpdated, MomentEmbedded, NodeDelta
 
 
-def moment_delta(moment: MomentEmbedded) -> GraphUpdated:
+def moment_delta(
+    moment: MomentEmbedded,
+    canonical: Mapping[str, str] | None = None,
+    embeddings: Mapping[str, list[float]] | None = None,
+) -> GraphUpdated:
     """The moment's chunk in its video, and, when the moment carries its analysis, the
-    chunk's shots, scene graphs and entities: one delta, applied in one transaction."""
+    chunk's shots, scene graphs and entities (resolved through ``canonical``, see
+    agents/graph/resolution.py): one delta, applied in one transaction."""
     span = moment.span
     video = NodeDelta(
         label="Video",
@@ -69,7 +76,9 @@ def moment_delta(moment: MomentEmbedded) -> GraphUpdated:
         )
     nodes = [video, chunk]
     if moment.analysis is not None:
-        known_nodes, known_edges = knowledge_delta(moment.analysis, moment.moment_id)
+        known_nodes, known_edges = knowledge_delta(
+            moment.analysis, moment.moment_id, canonical, embeddings
+        )
         nodes.extend(known_nodes)
         edges.extend(known_edges)
     return GraphUpdated(video_id=moment.video_id, nodes=tuple(nodes), edges=tuple(edges))

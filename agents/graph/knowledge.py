@@ -12,7 +12,7 @@ import itertools
 import re
 import unicodedata
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -63,6 +63,7 @@ class _Sighting:
     score: float = 0.0
     count: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+    raw: set[str] = field(default_factory=set)  # the keys it was seen under, before resolution
 
     def add(self, time: float, score: float) -> None:
         self.times.add(round(time, 3))
@@ -121,10 +122,14 @@ def _shot_of(shots: tuple[Shot, ...], time: float) -> int | None:
     return None
 
 
-def _sightings(analysis: ChunkAnalysed) -> dict[int, dict[str, _Sighting]]:
-    """Entities seen or mentioned in each shot (by index) of the chunk."""
+def _sightings(
+    analysis: ChunkAnalysed, canonical: Mapping[str, str] | None = None
+) -> dict[int, dict[str, _Sighting]]:
+    """Entities seen or mentioned in each shot (by index) of the chunk, under their canonical
+    keys (see agents/graph/resolution.py)."""
     per_shot: dict[int, dict[str, _Sighting]] = defaultdict(dict)
     shots = analysis.shots
+    canonical = canonical or {}
 
     def see(
         time: float, kind: str, name: str, score: float, display: str | None = None
@@ -132,8 +137,10 @@ def _sightings(analysis: ChunkAnalysed) -> dict[int, dict[str, _Sighting]]:
         shot = _shot_of(shots, time)
         if shot is None or not normalise(name):
             return None
-        key = entity_key(kind, name)
+        raw = entity_key(kind, name)
+        key = canonical.get(raw, raw)
         sighting = per_shot[shot].setdefault(key, _Sighting(kind, normalise(name), display or name))
+        sighting.raw.add(raw)
         sighting.add(time, score)
         return sighting
 
@@ -173,14 +180,28 @@ def _scene_objects(analysis: ChunkAnalysed, index: int) -> list[ObjectDetection]
     return sorted(by_time[time], key=lambda o: (-o.score, o.label, o.box))[:MAX_SCENE_OBJECTS]
 
 
+def entity_names(analysis: ChunkAnalysed) -> dict[str, tuple[str, str]]:
+    """Every entity of the chunk: key -> (kind, normalised name), for resolution."""
+    return {
+        key: (s.kind, s.name) for seen in _sightings(analysis).values() for key, s in seen.items()
+    }
+
+
 def knowledge_delta(
-    analysis: ChunkAnalysed, chunk_key: str
+    analysis: ChunkAnalysed,
+    chunk_key: str,
+    canonical: Mapping[str, str] | None = None,
+    embeddings: Mapping[str, list[float]] | None = None,
 ) -> tuple[tuple[NodeDelta, ...], tuple[EdgeDelta, ...]]:
     """Shots (with NEXT order and a scene graph each), entities, and APPEARS_IN, MENTIONS and
-    CO_OCCURS relationships for one analysed chunk."""
+    CO_OCCURS relationships for one analysed chunk. ``canonical`` maps entity keys to the
+    known entity they were resolved to (an Alias node records each such decision);
+    ``embeddings`` holds the name embeddings of entities this delta creates."""
     b = _Builder()
     video_id = analysis.video_id
-    sightings = _sightings(analysis)
+    canonical = canonical or {}
+    embeddings = embeddings or {}
+    sightings = _sightings(analysis, canonical)
     for index, shot in enumerate(analysis.shots):
         skey = shot_key(video_id, shot.start)
         shot_node = ("Shot", skey)
@@ -203,7 +224,15 @@ def knowledge_delta(
             b.edge("NEXT", shot_node, ("Shot", shot_key(video_id, shot.end)))
         seen = sightings.get(index, {})
         for key, s in seen.items():
-            b.node("Entity", key, {"kind": s.kind, "name": s.name})
+            if key in s.raw:  # recorded under its own name
+                b.node("Entity", key, {"kind": s.kind, "name": s.name})
+            else:
+                b.node("Entity", key, {})
+            if key in embeddings:
+                b.node("Entity", key, {"embedding": list(embeddings[key])})
+            for raw in sorted(s.raw - {key}):
+                b.node("Alias", raw, {"kind": s.kind, "name": raw.partition(":")[2]})
+                b.edge("ALIAS_OF", ("Alias", raw), ("Entity", key))
             props: dict[str, Any] = {
                 "video_id": video_id,
                 "first": min(s.times),
@@ -233,12 +262,16 @@ def knowledge_delta(
                 {"video_id": video_id, "start": shot.start, "end": shot.end},
                 key=skey,
             )
-        _scene_graph(b, analysis, index, shot_node)
+        _scene_graph(b, analysis, index, shot_node, canonical)
     return b.build()
 
 
 def _scene_graph(
-    b: _Builder, analysis: ChunkAnalysed, index: int, shot_node: tuple[str, str]
+    b: _Builder,
+    analysis: ChunkAnalysed,
+    index: int,
+    shot_node: tuple[str, str],
+    canonical: Mapping[str, str],
 ) -> None:
     objects = _scene_objects(analysis, index)
     keys = []
@@ -257,12 +290,9 @@ def _scene_graph(
             },
         )
         b.edge("HAS_OBJECT", shot_node, ("SceneObject", okey))
-        b.edge("INSTANCE_OF", ("SceneObject", okey), ("Entity", entity_key("object", obj.label)))
+        entity = entity_key("object", obj.label)
+        b.edge("INSTANCE_OF", ("SceneObject", okey), ("Entity", canonical.get(entity, entity)))
     for (ia, a), (ib, c) in itertools.combinations(enumerate(objects), 2):
         for relation, forward in relations(a.box, c.box):
             first, second = (keys[ia], keys[ib]) if forward else (keys[ib], keys[ia])
             b.edge(relation, ("SceneObject", first), ("SceneObject", second))
-
-
-def entity_keys(nodes: Iterable[NodeDelta]) -> list[str]:
-    return [n.key for n in nodes if n.label == "Entity"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +20,9 @@ from streams.records import GraphUpdated
 
 _LABEL = re.compile(r"^[A-Z][A-Za-z0-9_]{0,63}$")
 _TYPE = re.compile(r"^[A-Z][A-Z0-9_]{0,63}$")
-KEYED_LABELS = ("Video", "Chunk", "Shot", "Entity", "SceneObject")
+KEYED_LABELS = ("Video", "Chunk", "Shot", "Entity", "SceneObject", "Alias")
+ENTITY_VECTOR_INDEX = "entity_embedding"
+ENTITY_VECTOR_DIM = 384
 # Lookups the query service and docs/graph.md's example queries make.
 INDEXES = (
     ("chunk_video", "Chunk", "video_id"),
@@ -91,6 +94,13 @@ class Neo4jGraph:
                 session.run(
                     f"CREATE INDEX {name} IF NOT EXISTS FOR (n:{label}) ON (n.{prop})"
                 ).consume()
+            # Entity names' text embeddings, for resolving a new name to a known entity.
+            session.run(
+                f"CREATE VECTOR INDEX {ENTITY_VECTOR_INDEX} IF NOT EXISTS "
+                "FOR (e:Entity) ON (e.embedding) OPTIONS {indexConfig: {"
+                f"`vector.dimensions`: {ENTITY_VECTOR_DIM}, "
+                "`vector.similarity_function`: 'cosine'}}"
+            ).consume()
 
     def apply(self, update: GraphUpdated) -> None:
         nodes: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -163,6 +173,34 @@ class Neo4jGraph:
                 vid=video_id,
             ).single(strict=True)
             return {"chunks": int(row["chunks"]), "next": int(row["next"])}
+
+    def canonical_of(self, keys: Sequence[str]) -> dict[str, str]:
+        """Entity keys already in the graph (as entities or as aliases) -> canonical key."""
+        records, _, _ = self._driver.execute_query(
+            "UNWIND $keys AS k "
+            "OPTIONAL MATCH (e:Entity {key: k}) WHERE e.kind IS NOT NULL "
+            "OPTIONAL MATCH (:Alias {key: k})-[:ALIAS_OF]->(c:Entity) "
+            "WITH k, coalesce(e.key, c.key) AS canonical WHERE canonical IS NOT NULL "
+            "RETURN k, canonical",
+            keys=list(keys),
+            routing_="r",
+        )
+        return {r["k"]: r["canonical"] for r in records}
+
+    def nearest(self, vector: Sequence[float], kinds: Sequence[str]) -> tuple[str, float] | None:
+        """The entity of these kinds whose name embedding is most similar (cosine)."""
+        records, _, _ = self._driver.execute_query(
+            f"CALL db.index.vector.queryNodes('{ENTITY_VECTOR_INDEX}', 25, $vector) "
+            "YIELD node, score WHERE node.kind IN $kinds "
+            "RETURN node.key AS key, score ORDER BY score DESC LIMIT 1",
+            vector=list(vector),
+            kinds=list(kinds),
+            routing_="r",
+        )
+        if not records:
+            return None
+        # Neo4j reports cosine similarity rescaled to [0, 1] as (1 + cos) / 2.
+        return records[0]["key"], 2 * float(records[0]["score"]) - 1
 
     def snapshot(self) -> GraphSnapshot:
         """Node and relationship counts and a checksum of the whole graph's content (labels,

@@ -14,10 +14,13 @@ from pathlib import Path
 import pytest
 from pymilvus import MilvusClient
 
+from agents.graph.resolution import EntityResolver
 from agents.shared.graph_store import Neo4jGraph
 from agents.shared.milvus_store import GRPC_OPTIONS
+from agents.shared.triton_client import TritonClient
 from streams import topics
 from streams.app import APP_ID
+from streams.records import GraphUpdated, NodeDelta
 from tests.integration.conftest import poll
 from tests.integration.media_copies import unique_copy
 from tests.integration.services import started
@@ -171,27 +174,77 @@ def milvus_rows(settings: Settings, vid: str) -> dict[str, int]:
         client.close()
 
 
+@pytest.fixture(scope="module")
+def second_neo4j(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Neo4jGraph]:
+    """Another real Neo4j, empty, on free loopback ports with its data in a temp dir."""
+    state = tmp_path_factory.mktemp("second-neo4j")
+    settings = Settings(state_dir=state, neo4j_port=free_port())
+    server = started(Neo4jService(settings), state / "neo4j.log")
+    store = Neo4jGraph(settings.neo4j_uri)
+    try:
+        store.ensure_schema()
+        yield store
+    finally:
+        store.close()
+        server.stop()
+
+
 def test_replaying_graph_updates_into_an_empty_neo4j_rebuilds_the_same_graph(
     running_stack: Settings,
     videos: dict[str, str],
     graph: Neo4jGraph,
-    tmp_path_factory: pytest.TempPathFactory,
+    second_neo4j: Neo4jGraph,
 ) -> None:
     poll(lambda: caught_up(running_stack), 120, "the worker to catch up")
     live = graph.snapshot()
-    state = tmp_path_factory.mktemp("replay-neo4j")
-    empty = Settings(state_dir=state, neo4j_port=free_port())
-    server = started(Neo4jService(empty), state / "neo4j.log")
-    rebuilt = Neo4jGraph(empty.neo4j_uri)
-    try:
-        rebuilt.ensure_schema()
-        assert rebuilt.snapshot().nodes == 0
-        result = replay_graph_updates(running_stack.kafka_bootstrap, rebuilt)
-        copy = rebuilt.snapshot()
-    finally:
-        rebuilt.close()
-        server.stop()
-    assert result.applied > 0
+    second_neo4j.clear()
+    assert second_neo4j.snapshot().nodes == 0
+
+    result = replay_graph_updates(running_stack.kafka_bootstrap, second_neo4j)
+
+    copy = second_neo4j.snapshot()
+    assert result.applied > 0 and live.nodes > 0
     assert (copy.nodes, copy.edges) == (live.nodes, live.edges)
     assert copy.checksum == live.checksum
-    assert live.nodes > 0
+
+
+def test_a_synonym_resolves_to_the_known_entity_through_real_embeddings(
+    running_stack: Settings, second_neo4j: Neo4jGraph
+) -> None:
+    triton = TritonClient(running_stack.triton_url)
+    second_neo4j.clear()
+    writer = EntityResolver(triton.embed_texts, second_neo4j)
+    first = writer.resolve({"object:bicycle": ("object", "bicycle"), "gpe:usa": ("gpe", "usa")})
+    second_neo4j.apply(
+        GraphUpdated(
+            video_id="v-resolution",
+            nodes=tuple(
+                NodeDelta(
+                    label="Entity",
+                    key=key,
+                    props={"kind": key.split(":")[0], "name": key.split(":")[1], "embedding": vec},
+                )
+                for key, vec in first.new_vectors.items()
+            ),
+        )
+    )
+    def resolved() -> dict[str, str] | None:
+        # A fresh resolver (another worker) knows only what the graph holds.
+        reader = EntityResolver(triton.embed_texts, second_neo4j)
+        result = reader.resolve(
+            {
+                "tag:bike": ("tag", "bike"),
+                "gpe:united states": ("gpe", "united states"),
+                "object:bottle": ("object", "bottle"),
+            }
+        )
+        return result.canonical if result.canonical["tag:bike"] != "tag:bike" else None
+
+    # The vector index catches up with a write asynchronously.
+    canonical = poll(resolved, 30, "the entity vector index")
+    assert canonical == {
+        "tag:bike": "object:bicycle",
+        "gpe:united states": "gpe:usa",
+        "object:bottle": "object:bottle",
+    }
+    triton.close()
