@@ -3,9 +3,32 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
 
+from agents.analysis.inference.entities import NamedEntity
 from agents.analysis.providers.base import ProviderResult
-from streams.records import ChunkAnalysed, ChunkCut, KeyframeRef, Shot
+from streams.records import (
+    ChunkAnalysed,
+    ChunkCut,
+    EntityMention,
+    KeyframeRef,
+    OcrLine,
+    Shot,
+    TranscriptSegment,
+)
+
+# EntityMention.text's limit: a longer "entity" is a misread run of text, not a name.
+MAX_MENTION_CHARS = 200
+
+
+@dataclass(frozen=True, slots=True)
+class EntitySource:
+    """A text that named entities are read from, and where and when it was said or shown."""
+
+    source: Literal["transcript", "ocr"]
+    text: str
+    time: float
 
 
 def keyframe_for(shot: Shot, keyframes: tuple[KeyframeRef, ...]) -> KeyframeRef | None:
@@ -30,6 +53,31 @@ def representatives(shots: Sequence[Shot], times: Sequence[float]) -> list[int]:
     return sorted(chosen)
 
 
+def entity_sources(
+    transcript: Sequence[TranscriptSegment], ocr: Sequence[OcrLine]
+) -> list[EntitySource]:
+    """The chunk's texts for named-entity recognition, blank ones left out: each transcript
+    segment at its start, then each OCR line at its keyframe's time."""
+    sources = [EntitySource("transcript", segment.text, segment.start) for segment in transcript]
+    sources += [EntitySource("ocr", line.text, line.time) for line in ocr]
+    return [source for source in sources if source.text.strip()]
+
+
+def mentions_in(
+    sources: Sequence[EntitySource], entities: Sequence[Sequence[NamedEntity]]
+) -> tuple[EntityMention, ...]:
+    """Each source's entities (``entities[i]`` found in ``sources[i]``) as mentions at the
+    source's time, in order."""
+    if len(sources) != len(entities):
+        raise ValueError(f"{len(entities)} entity lists for {len(sources)} texts")
+    return tuple(
+        EntityMention(text=entity.text, label=entity.label, source=source.source, time=source.time)
+        for source, found in zip(sources, entities, strict=True)
+        for entity in found
+        if entity.text.strip() and len(entity.text) <= MAX_MENTION_CHARS
+    )
+
+
 def within(found: ProviderResult, start: float, end: float) -> ProviderResult:
     """A whole-video result cut down to one chunk: timed findings inside [start, end), the
     transcript segments overlapping it, the shots left for :func:`clip_shots`."""
@@ -43,6 +91,7 @@ def within(found: ProviderResult, start: float, end: float) -> ProviderResult:
         faces=tuple(x for x in found.faces if inside(x.time)),
         tags=tuple(x for x in found.tags if inside(x.time)),
         captions=tuple(x for x in found.captions if inside(x.time)),
+        mentions=tuple(x for x in found.mentions if inside(x.time)),
         shots=found.shots,
         transcript=tuple(s for s in found.transcript if s.start < end and s.end > start),
         models=found.models,
@@ -77,6 +126,7 @@ def assemble(chunk: ChunkCut, found: ProviderResult) -> ChunkAnalysed:
         faces=found.faces,
         tags=found.tags,
         captions=found.captions,
+        mentions=found.mentions,
         models=dict(sorted(found.models.items())),
         unavailable=dict(sorted(found.unavailable.items())),
     )

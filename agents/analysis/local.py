@@ -1,7 +1,8 @@
 """The "local" provider: our own models, served by Triton.
 
 Each capability is one Triton model; they run concurrently (one client per thread: Triton's
-HTTP client is not thread-safe) so that the server's instances overlap on the cores.
+HTTP client is not thread-safe) so that the server's instances overlap on the cores. Named
+entities are read last, from the words the other models found (the transcript, the OCR lines).
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from agents.analysis.core import representatives
+from agents.analysis.core import entity_sources, mentions_in, representatives
+from agents.analysis.inference.entities import NER_MODEL, recognise
 from agents.analysis.inference.ocr_faces import FACE_MODEL, OCR_MODEL, detect_faces, read_text
 from agents.analysis.inference.shots import SHOT_MODEL, detect_shots
 from agents.analysis.inference.speech import SPEECH_MODEL, transcribe
@@ -18,6 +20,7 @@ from agents.analysis.inference.tags_and_slots import SLOT_MODELS, TAG_MODEL, slo
 from agents.analysis.providers.base import KeyframeImage, ProviderResult
 from agents.shared.triton_client import DETECTION_MODEL, TritonClient
 from streams.records import (
+    EntityMention,
     FaceDetection,
     ObjectDetection,
     OcrLine,
@@ -27,7 +30,15 @@ from streams.records import (
     Word,
 )
 
-MODELS = (DETECTION_MODEL, OCR_MODEL, FACE_MODEL, TAG_MODEL, SHOT_MODEL, SPEECH_MODEL)
+MODELS = (
+    DETECTION_MODEL,
+    OCR_MODEL,
+    FACE_MODEL,
+    TAG_MODEL,
+    SHOT_MODEL,
+    SPEECH_MODEL,
+    NER_MODEL,
+)
 
 
 @dataclass(frozen=True)
@@ -73,7 +84,8 @@ class LocalModels:
         faster than real time on two cores (docs/benchmarks.md):
 
         * faces: only on keyframes where a person was detected;
-        * OCR: on one keyframe per shot (on-screen text rarely changes within a shot).
+        * OCR: on one keyframe per shot (on-screen text rarely changes within a shot);
+        * named entities: one call over the transcript and the OCR lines, none without text.
         """
         images = [frame.jpeg for frame in media.frames]
         times = [frame.time for frame in media.frames]
@@ -92,17 +104,20 @@ class LocalModels:
         )
         with_text = representatives(shots.result(), times)
         lines = read_text(self._client(), [images[i] for i in with_text], o.ocr_min_score)
+        ocr = tuple(
+            OcrLine(text=line.text, score=_score(line.score), box=line.box, time=times[i])
+            for i, found in zip(with_text, lines, strict=True)
+            for line in found
+        )
+        transcript = speech.result()
+        mentions = self._mentions(transcript, ocr)
         return ProviderResult(
             objects=tuple(
                 ObjectDetection(label=d.label, score=_score(d.score), box=d.box, time=t)
                 for t, found in zip(times, detections, strict=True)
                 for d in found
             ),
-            ocr=tuple(
-                OcrLine(text=line.text, score=_score(line.score), box=line.box, time=times[i])
-                for i, found in zip(with_text, lines, strict=True)
-                for line in found
-            ),
+            ocr=ocr,
             faces=tuple(
                 FaceDetection(score=_score(face.score), box=face.box, time=times[i])
                 for i, found in zip(with_people, faces.result(), strict=True)
@@ -114,7 +129,8 @@ class LocalModels:
                 for tag in found
             ),
             shots=shots.result(),
-            transcript=speech.result(),
+            transcript=transcript,
+            mentions=mentions,
             models=self.versions(),
             unavailable=slots.result(),
         )
@@ -123,6 +139,14 @@ class LocalModels:
         if media.strip is None:
             return (Shot(start=media.start, end=media.end),)
         return detect_shots(self._client(), media.strip).as_records()
+
+    def _mentions(
+        self, transcript: Sequence[TranscriptSegment], ocr: Sequence[OcrLine]
+    ) -> tuple[EntityMention, ...]:
+        sources = entity_sources(transcript, ocr)
+        if not sources:
+            return ()
+        return mentions_in(sources, recognise(self._client(), [s.text for s in sources]))
 
     def _speech(self, media: ChunkMedia) -> tuple[TranscriptSegment, ...]:
         if not media.audio:

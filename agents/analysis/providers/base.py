@@ -1,8 +1,9 @@
 """What every external analysis provider offers, and the errors it may raise.
 
 A provider turns keyframes into the ``ChunkAnalysed`` vocabulary (objects, OCR lines, faces,
-tags, captions, shots). Its errors say what the stage should do with the event: retry it later
-(:class:`ProviderUnavailable`) or dead-letter it (:class:`ProviderRejected`).
+tags, captions, shots, transcript, entity mentions). Its errors say what the stage should do
+with the event: retry it later (:class:`ProviderUnavailable`) or dead-letter it
+(:class:`ProviderRejected`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Protocol, runtime_checkable
 
 from streams.records import (
     Caption,
+    EntityMention,
     FaceDetection,
     ObjectDetection,
     OcrLine,
@@ -74,6 +76,7 @@ class ProviderResult:
     captions: tuple[Caption, ...] = ()
     shots: tuple[Shot, ...] = ()
     transcript: tuple[TranscriptSegment, ...] = ()
+    mentions: tuple[EntityMention, ...] = ()
     models: dict[str, str] = field(default_factory=dict)
     # capability -> why it gave nothing (a slot with no weights, a model not deployed)
     unavailable: dict[str, str] = field(default_factory=dict)
@@ -95,6 +98,7 @@ def merge_results(results: Iterable[ProviderResult]) -> ProviderResult:
         captions=tuple(x for p in parts for x in p.captions),
         shots=tuple(x for p in parts for x in p.shots),
         transcript=tuple(x for p in parts for x in p.transcript),
+        mentions=tuple(x for p in parts for x in p.mentions),
         models=models,
         unavailable=unavailable,
     )
