@@ -16,9 +16,10 @@ from vip.settings import Settings
 if TYPE_CHECKING:
     from agents.analysis.analyser import ChunkAnalyser
     from agents.analysis.providers.base import Provider
+    from agents.embedding.embedder import MomentEmbedder
     from agents.graph.resolution import EntityResolver
     from agents.shared.graph_store import Neo4jGraph
-    from agents.shared.milvus_store import MilvusMoments
+    from agents.shared.milvus_store import MilvusMoments, MomentCollections
     from agents.shared.triton_client import TritonClient
 
 
@@ -72,6 +73,32 @@ class Dependencies:
 
         moments: MilvusMoments = self._once("milvus", make)
         return moments
+
+    def milvus_collections(self) -> MomentCollections:
+        """Every kind of moment vector (text, visual, multimodal), one collection each."""
+        from agents.shared.milvus_store import MomentCollections
+
+        def make() -> MomentCollections:
+            stores = MomentCollections(self.settings.milvus_uri, self.settings.milvus_collection)
+            stores.ensure_collections()
+            return stores
+
+        collections: MomentCollections = self._once("milvus_collections", make)
+        return collections
+
+    def embedder(self) -> MomentEmbedder:
+        from agents.embedding.embedder import MomentEmbedder
+
+        def make() -> MomentEmbedder:
+            return MomentEmbedder(
+                self.triton,
+                self.blobs(),
+                self.milvus_collections(),
+                multimodal_source=self.settings.multimodal_model,
+            )
+
+        embedder: MomentEmbedder = self._once("embedder", make)
+        return embedder
 
     def graph(self) -> Neo4jGraph:
         from agents.shared.graph_store import Neo4jGraph
@@ -129,8 +156,11 @@ class Dependencies:
         if "analysis" in stages:
             self.analyser().warm_up()
         if "embedding" in stages:
-            self.milvus()
+            from agents.embedding.embedder import check_features_model
+
+            self.embedder()
             self.triton().model_version("text_embedding")
+            check_features_model(self.triton())
         if "graph" in stages:
             self.graph()
 

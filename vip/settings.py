@@ -50,6 +50,11 @@ class Settings(BaseSettings):
 
     milvus_port: int = 19530
     milvus_collection: str = "moments"
+    # Where a moment's multimodal vector comes from: "conse" projects its image tags and
+    # detections onto the text embeddings of the class names (works everywhere);
+    # "image_text_embedding" uses that Triton slot's joint image-text model when a deployment
+    # serves one, and falls back to ConSE while the slot answers that it has no model.
+    multimodal_model: Literal["conse", "image_text_embedding"] = "conse"
 
     triton_http_port: int = 8000
     triton_grpc_port: int = 8001

@@ -15,6 +15,26 @@ def moment_id(video_id: str, chunk_index: int) -> str:
     return f"{video_id}:{chunk_index:05d}"
 
 
+def keyframe_id(video_id: str, chunk_index: int, time: float) -> str:
+    """Primary key of one keyframe's vector, ``video_id:chunk:time_ms``."""
+    return f"{moment_id(video_id, chunk_index)}:{round(time * 1000):08d}"
+
+
+def keyframe_labels(analysis: ChunkAnalysed, time: float) -> tuple[str, ...]:
+    """What was seen in the keyframe at ``time``: detected objects, then image tags, each
+    strongest first."""
+    objects = sorted((o for o in analysis.objects if o.time == time), key=lambda o: -o.score)
+    tags = sorted((t for t in analysis.tags if t.time == time), key=lambda t: -t.score)
+    return tuple(dict.fromkeys([*(o.label for o in objects), *(t.label for t in tags)]))
+
+
+def words_in_moment(analysis: ChunkAnalysed) -> str:
+    """The moment's own words, on screen and spoken: the text part of the multimodal vector."""
+    on_screen = _unique([line.text for line in analysis.ocr], 10)
+    speech = " ".join(segment.text.strip() for segment in analysis.transcript).strip()
+    return " ".join([*on_screen, speech]).strip()[:MAX_TEXT_CHARS]
+
+
 def label_counts(analysis: ChunkAnalysed) -> dict[str, int]:
     """For each label, the most instances seen together in one keyframe."""
     per_frame: dict[float, Counter[str]] = defaultdict(Counter)

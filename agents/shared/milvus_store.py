@@ -1,4 +1,9 @@
-"""Milvus adapter for moment vectors. Upserts by primary key, so redelivery never duplicates.
+"""Milvus adapter for moment vectors, one kind of embedding per collection.
+
+``text`` (the moment described in words), ``visual`` (one image embedding per keyframe) and
+``multimodal`` (what was seen, projected into the text space) live in ``<base>``,
+``<base>_visual`` and ``<base>_multimodal``. Every row carries the same scalar fields, so one
+hit type serves them all. Upserts go by primary key, so redelivery never duplicates.
 
 Milvus Lite does not implement expression templates (``filter_params``), so filter values are
 never pasted in raw: each is checked against the identifier pattern and quoted by
@@ -9,20 +14,41 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, TypeVar
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, Final, Literal, TypeVar, get_args
 
 from pymilvus import DataType, MilvusClient, MilvusException
 
 T = TypeVar("T")
 
-DIM = 384
-# FLAT (exact search): Milvus Lite measured HNSW recall at 0.36 on random vectors; until
-# recall is measured on our own embeddings at scale, exact search is the honest default.
-INDEX = {"index_type": "FLAT", "metric_type": "COSINE"}
-OUTPUT_FIELDS = ["video_id", "source", "chunk_index", "start", "end", "text", "labels", "thumbnail"]
-
+Kind = Literal["text", "visual", "multimodal"]
+KINDS: Final[tuple[Kind, ...]] = get_args(Kind)
+DIM = 384  # MiniLM, the text space
+DIMS: Final[Mapping[Kind, int]] = {"text": DIM, "visual": 1280, "multimodal": DIM}
+# Chosen by recall@10 against exact search on our own embeddings (bench/index_recall.py,
+# docs/benchmarks.md "Embeddings"). Milvus Lite searches rows not yet flushed into a sealed
+# segment by brute force whatever the index, so the index only matters once a collection is
+# flushed (at 128 MB of rows or on an explicit flush).
+INDEXES: Final[Mapping[Kind, Mapping[str, Any]]] = {
+    "text": {"index_type": "FLAT", "metric_type": "COSINE"},
+    "visual": {"index_type": "FLAT", "metric_type": "COSINE"},
+    "multimodal": {"index_type": "FLAT", "metric_type": "COSINE"},
+}
+SEARCH_PARAMS: Final[Mapping[str, Any]] = {"metric_type": "COSINE"}
+OUTPUT_FIELDS = [
+    "kind",
+    "video_id",
+    "source",
+    "chunk_index",
+    "start",
+    "end",
+    "text",
+    "labels",
+    "thumbnail",
+]
+_SCALAR_FIELDS: Final = ("id", "vector", *OUTPUT_FIELDS)
 
 # pymilvus pings every 10 s even on an idle channel. Milvus Lite's gRPC server keeps grpc's
 # default policy (no pings without calls, at most one per 5 min), so it answers an idle client
@@ -33,10 +59,15 @@ GRPC_OPTIONS = {
 }
 
 _ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
+_MIGRATION_BATCH: Final = 512
 
 
 class UnsafeFilterValue(ValueError):
     """A filter value is not a plain identifier and will not be put into an expression."""
+
+
+class CollectionMismatch(RuntimeError):
+    """An existing collection has another vector size than this kind of embedding needs."""
 
 
 def id_literal(value: str) -> str:
@@ -45,8 +76,17 @@ def id_literal(value: str) -> str:
     return json.dumps(value)
 
 
+def collection_name(base: str, kind: Kind) -> str:
+    """``base`` for the text vectors (the collection search has always used), else
+    ``base_kind``."""
+    return base if kind == "text" else f"{base}_{kind}"
+
+
 @dataclass(frozen=True)
 class MomentRow:
+    """One vector and what it describes. ``start``/``end`` are the moment's span; a visual row
+    describes one instant, its keyframe, so there ``start == end`` is the keyframe's time."""
+
     id: str
     vector: Sequence[float]
     video_id: str
@@ -57,9 +97,10 @@ class MomentRow:
     text: str
     labels: str
     thumbnail: str
+    kind: Kind = "text"
 
     def as_dict(self) -> dict[str, Any]:
-        return {**self.__dict__, "vector": list(self.vector)}
+        return {**asdict(self), "vector": [float(v) for v in self.vector]}
 
 
 @dataclass(frozen=True)
@@ -74,25 +115,62 @@ class MomentHit:
     text: str
     labels: tuple[str, ...]
     thumbnail: str
+    kind: Kind = "text"
 
 
 class MilvusMoments:
-    def __init__(self, uri: str, collection: str, timeout_s: float = 10.0) -> None:
+    """One collection of one kind. Pass ``client`` to share a connection between collections
+    (it is then left open by :meth:`close`)."""
+
+    def __init__(
+        self,
+        uri: str,
+        collection: str,
+        timeout_s: float = 10.0,
+        *,
+        kind: Kind = "text",
+        dim: int | None = None,
+        client: MilvusClient | None = None,
+    ) -> None:
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
         self.collection = collection
+        self.kind: Kind = kind
+        self.dim = DIMS[kind] if dim is None else dim
         self.timeout_s = timeout_s
-        self._client = MilvusClient(uri=uri, timeout=timeout_s, grpc_options=GRPC_OPTIONS)
+        self._owns_client = client is None
+        self._client = client or MilvusClient(uri=uri, timeout=timeout_s, grpc_options=GRPC_OPTIONS)
 
     def close(self) -> None:
-        self._client.close()
+        if self._owns_client:
+            self._client.close()
 
     def ensure_collection(self) -> None:
+        """Create the collection, or load an existing one (a restarted Milvus has its
+        collections released). A collection from before the ``kind`` field is rebuilt with its
+        rows, which get this store's kind; a different vector size raises
+        :class:`CollectionMismatch`."""
         if self._client.has_collection(self.collection):
-            # A restarted Milvus (Lite or standalone) has its collections released.
             self._client.load_collection(self.collection)
+            fields = {
+                f["name"]: f for f in self._client.describe_collection(self.collection)["fields"]
+            }
+            dim = int(fields["vector"].get("params", {}).get("dim", self.dim))
+            if dim != self.dim:
+                raise CollectionMismatch(
+                    f"collection {self.collection!r} holds {dim}-d vectors, not the "
+                    f"{self.dim}-d {self.kind} vectors; drop it or choose another name"
+                )
+            if "kind" not in fields:
+                self._rebuild_with_kind()
             return
+        self._create()
+
+    def _create(self) -> None:
         schema = self._client.create_schema(auto_id=False, enable_dynamic_field=False)
         schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=128)
-        schema.add_field("vector", DataType.FLOAT_VECTOR, dim=DIM)
+        schema.add_field("vector", DataType.FLOAT_VECTOR, dim=self.dim)
+        schema.add_field("kind", DataType.VARCHAR, max_length=16)
         schema.add_field("video_id", DataType.VARCHAR, max_length=64)
         schema.add_field("source", DataType.VARCHAR, max_length=2048)
         schema.add_field("chunk_index", DataType.INT64)
@@ -102,9 +180,24 @@ class MilvusMoments:
         schema.add_field("labels", DataType.VARCHAR, max_length=2048)
         schema.add_field("thumbnail", DataType.VARCHAR, max_length=2048)
         index = self._client.prepare_index_params()
-        index.add_index(field_name="vector", **INDEX)
+        index.add_index(field_name="vector", **INDEXES[self.kind])
         self._client.create_collection(self.collection, schema=schema, index_params=index)
         self._client.load_collection(self.collection)
+
+    def _rebuild_with_kind(self) -> None:
+        """Milvus Lite cannot add a field (AddCollectionField is unimplemented), so the rows
+        are read out, the collection recreated and the rows written back. The vectors are
+        derived data: should this be interrupted, replaying the analyses rebuilds them."""
+        old = [c for c in _SCALAR_FIELDS if c != "kind"]
+        rows = self._client.query(self.collection, filter='id != ""', output_fields=old)
+        self._client.drop_collection(self.collection)
+        self._create()
+        for start in range(0, len(rows), _MIGRATION_BATCH):
+            batch = rows[start : start + _MIGRATION_BATCH]
+            self._client.upsert(
+                self.collection,
+                [{**{f: row[f] for f in old}, "kind": self.kind} for row in batch],
+            )
 
     def _loaded(self, call: Callable[[], T]) -> T:
         """Run a read; if Milvus restarted under us and released the collection, load it
@@ -118,6 +211,12 @@ class MilvusMoments:
             return call()
 
     def upsert(self, rows: Sequence[MomentRow]) -> None:
+        for row in rows:
+            if row.kind != self.kind or len(row.vector) != self.dim:
+                raise ValueError(
+                    f"{row.id}: a {row.kind} row of {len(row.vector)} values does not fit "
+                    f"{self.collection!r} ({self.kind}, {self.dim}-d)"
+                )
         if rows:
             self._client.upsert(self.collection, [row.as_dict() for row in rows])
 
@@ -128,6 +227,16 @@ class MilvusMoments:
         )
         return len(rows)
 
+    def ids(self, video_id: str) -> list[str]:
+        expr = f"video_id == {id_literal(video_id)}"
+        rows = self._loaded(
+            lambda: self._client.query(self.collection, filter=expr, output_fields=["id"])
+        )
+        return sorted(str(row["id"]) for row in rows)
+
+    def delete_video(self, video_id: str) -> None:
+        self._client.delete(self.collection, filter=f"video_id == {id_literal(video_id)}")
+
     def search(
         self, vector: Sequence[float], top_k: int, video_ids: Sequence[str] | None = None
     ) -> list[MomentHit]:
@@ -137,11 +246,11 @@ class MilvusMoments:
         results = self._loaded(
             lambda: self._client.search(
                 self.collection,
-                data=[list(vector)],
+                data=[[float(v) for v in vector]],
                 limit=top_k,
                 filter=expr,
                 output_fields=OUTPUT_FIELDS,
-                search_params={"metric_type": "COSINE"},
+                search_params=dict(SEARCH_PARAMS),
             )
         )
         hits = []
@@ -159,6 +268,57 @@ class MilvusMoments:
                     text=entity["text"],
                     labels=tuple(label for label in entity["labels"].split(",") if label),
                     thumbnail=entity["thumbnail"],
+                    kind=entity["kind"],
                 )
             )
         return hits
+
+
+class MomentCollections:
+    """The three collections of one deployment over one connection."""
+
+    def __init__(self, uri: str, base: str, timeout_s: float = 10.0) -> None:
+        self._uri, self._timeout_s = uri, timeout_s
+        self._client = MilvusClient(uri=uri, timeout=timeout_s, grpc_options=GRPC_OPTIONS)
+        self._other_sizes: dict[tuple[Kind, int], MilvusMoments] = {}
+        self._lock = threading.Lock()
+        self.by_kind: dict[Kind, MilvusMoments] = {
+            kind: MilvusMoments(
+                uri, collection_name(base, kind), timeout_s, kind=kind, client=self._client
+            )
+            for kind in KINDS
+        }
+
+    def __getitem__(self, kind: Kind) -> MilvusMoments:
+        return self.by_kind[kind]
+
+    def ensure_collections(self) -> None:
+        for store in self.by_kind.values():
+            store.ensure_collection()
+
+    def store_for(self, kind: Kind, dim: int) -> MilvusMoments:
+        """The collection for vectors of ``kind`` and ``dim``: the kind's own, or for another
+        size (a joint image-text model a deployment serves) ``<name>_<dim>d``, created on
+        first use."""
+        store = self.by_kind[kind]
+        if dim == store.dim:
+            return store
+        with self._lock:
+            if (kind, dim) not in self._other_sizes:
+                other = MilvusMoments(
+                    self._uri, f"{store.collection}_{dim}d", self._timeout_s,
+                    kind=kind, dim=dim, client=self._client,
+                )  # fmt: skip
+                other.ensure_collection()
+                self._other_sizes[(kind, dim)] = other
+            return self._other_sizes[(kind, dim)]
+
+    def upsert(self, rows: Sequence[MomentRow]) -> None:
+        groups: dict[tuple[Kind, int], list[MomentRow]] = {}
+        for row in rows:
+            groups.setdefault((row.kind, len(row.vector)), []).append(row)
+        for (kind, dim), group in groups.items():
+            self.store_for(kind, dim).upsert(group)
+
+    def close(self) -> None:
+        self._client.close()

