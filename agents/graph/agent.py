@@ -6,7 +6,7 @@ import asyncio
 
 import faust
 
-from agents.graph.core import moment_delta
+from agents.graph.core import moment_delta, nearest_elsewhere
 from agents.graph.knowledge import entity_names
 from agents.wiring import Dependencies
 from streams import topics
@@ -14,6 +14,8 @@ from streams.app import PipelineTopics
 from streams.records import GraphUpdated, MomentEmbedded, decode, encode
 
 STAGE = "graph"
+SIMILAR_K = 3
+SIMILAR_MIN = 0.6
 SINK = "graph-sink"
 
 
@@ -22,10 +24,22 @@ def register(app: faust.App, pipeline: PipelineTopics, deps: Dependencies) -> No
     sink = deps.stage(SINK, topics.GRAPH_UPDATES, app, pipeline, report_job_failure=False)
 
     def build(moment: MomentEmbedded) -> GraphUpdated:
+        similar = similar_moments(moment)
         if moment.analysis is None:
-            return moment_delta(moment)
+            return moment_delta(moment, similar=similar)
         resolution = deps.resolver().resolve(entity_names(moment.analysis))
-        return moment_delta(moment, resolution.canonical, resolution.new_vectors)
+        return moment_delta(moment, resolution.canonical, resolution.new_vectors, similar)
+
+    def similar_moments(moment: MomentEmbedded) -> list[tuple[str, float]]:
+        """The nearest moments of other videos in the multimodal space (k-NN)."""
+        if moment.multimodal_vector is None:
+            return []
+        hits = deps.milvus_collections()["multimodal"].search(
+            moment.multimodal_vector, top_k=SIMILAR_K * 4
+        )
+        return nearest_elsewhere(
+            moment.video_id, [(h.id, h.video_id, h.score) for h in hits], SIMILAR_K, SIMILAR_MIN
+        )
 
     async def to_delta(key: bytes | None, value: bytes | None) -> None:
         moment = decode(value, MomentEmbedded)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from agents.embedding.core import moment_id
 from agents.graph.knowledge import knowledge_delta
@@ -13,10 +13,12 @@ def moment_delta(
     moment: MomentEmbedded,
     canonical: Mapping[str, str] | None = None,
     embeddings: Mapping[str, list[float]] | None = None,
+    similar: Sequence[tuple[str, float]] = (),
 ) -> GraphUpdated:
     """The moment's chunk in its video, and, when the moment carries its analysis, the
     chunk's shots, scene graphs and entities (resolved through ``canonical``, see
-    agents/graph/resolution.py): one delta, applied in one transaction."""
+    agents/graph/resolution.py), and SIMILAR_TO edges to the ``similar`` moments of other
+    videos (moment id, cosine of the multimodal vectors): one delta, one transaction."""
     span = moment.span
     video = NodeDelta(
         label="Video",
@@ -74,6 +76,17 @@ def moment_delta(
                 end_key=moment_id(moment.video_id, span.chunk_index + 1),
             )
         )
+    for other, score in similar:
+        edges.append(
+            EdgeDelta(
+                type="SIMILAR_TO",
+                start_label="Chunk",
+                start_key=moment.moment_id,
+                end_label="Chunk",
+                end_key=other,
+                props={"score": round(score, 4), "space": "multimodal"},
+            )
+        )
     nodes = [video, chunk]
     if moment.analysis is not None:
         known_nodes, known_edges = knowledge_delta(
@@ -82,3 +95,11 @@ def moment_delta(
         nodes.extend(known_nodes)
         edges.extend(known_edges)
     return GraphUpdated(video_id=moment.video_id, nodes=tuple(nodes), edges=tuple(edges))
+
+
+def nearest_elsewhere(
+    video_id: str, hits: Sequence[tuple[str, str, float]], k: int, min_score: float
+) -> list[tuple[str, float]]:
+    """From (moment id, video id, score) hits, best first: the ``k`` best of other videos
+    scoring at least ``min_score``."""
+    return [(mid, score) for mid, vid, score in hits if vid != video_id and score >= min_score][:k]

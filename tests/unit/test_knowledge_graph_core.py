@@ -146,3 +146,12 @@ def test_the_last_shot_of_a_video_has_no_successor() -> None:
     )
     _, edges = knowledge_delta(last, "v1:00002")
     assert not [e for e in edges if e.type == "NEXT"]
+
+
+def test_similar_moments_are_the_best_of_other_videos_above_the_floor() -> None:
+    from agents.graph.core import nearest_elsewhere
+
+    hits = [("v1:00000", "v1", 0.99), ("v2:00003", "v2", 0.8), ("v3:00001", "v3", 0.7)]
+    hits += [("v4:00000", "v4", 0.65), ("v5:00002", "v5", 0.4)]
+    assert nearest_elsewhere("v1", hits, 2, 0.6) == [("v2:00003", 0.8), ("v3:00001", 0.7)]
+    assert nearest_elsewhere("v1", hits, 9, 0.6)[-1] == ("v4:00000", 0.65)
