@@ -16,7 +16,12 @@ from agents.analysis.inference.entities import NER_MODEL, recognise
 from agents.analysis.inference.ocr_faces import FACE_MODEL, OCR_MODEL, detect_faces, read_text
 from agents.analysis.inference.shots import SHOT_MODEL, detect_shots
 from agents.analysis.inference.speech import SPEECH_MODEL, transcribe
-from agents.analysis.inference.tags_and_slots import SLOT_MODELS, TAG_MODEL, slot_status, tag_images
+from agents.analysis.inference.tags_and_slots import (
+    SLOT_MODELS,
+    TAG_MODEL,
+    slot_status,
+    tag_images_with_features,
+)
 from agents.analysis.providers.base import KeyframeImage, ProviderResult
 from agents.shared.triton_client import DETECTION_MODEL, TritonClient
 from streams.records import (
@@ -75,8 +80,9 @@ class LocalModels:
         self._pool = pool
 
     def versions(self) -> dict[str, str]:
+        """Each model's version tag and a digest of its settings (the analysis cache key)."""
         client = self._client()
-        return {model: client.model_version(model) for model in MODELS}
+        return {model: client.model_fingerprint(model) for model in MODELS}
 
     def analyse(self, media: ChunkMedia) -> ProviderResult:
         """All local models on one chunk. The cheap, independent ones run concurrently; the
@@ -93,7 +99,9 @@ class LocalModels:
         run = self._pool.submit
         shots = run(lambda: self._shots(media))
         speech = run(lambda: self._speech(media))
-        tags = run(lambda: tag_images(self._client(), images, o.tag_top_k, o.tag_min_score))
+        tags = run(
+            lambda: tag_images_with_features(self._client(), images, o.tag_top_k, o.tag_min_score)
+        )
         slots = run(lambda: {m: r for m in SLOT_MODELS if (r := slot_status(self._client(), m))})
         detections = self._client().detect_objects(images, o.detection_min_score)
         with_people = [
@@ -125,7 +133,7 @@ class LocalModels:
             ),
             tags=tuple(
                 Tag(label=tag.label, score=_score(tag.score), time=t)
-                for t, found in zip(times, tags.result(), strict=True)
+                for t, found in zip(times, tags.result()[0], strict=True)
                 for tag in found
             ),
             shots=shots.result(),
@@ -133,6 +141,7 @@ class LocalModels:
             mentions=mentions,
             models=self.versions(),
             unavailable=slots.result(),
+            keyframe_features=tags.result()[1] if images else None,
         )
 
     def _shots(self, media: ChunkMedia) -> tuple[Shot, ...]:

@@ -8,6 +8,7 @@ thread-safe: give each worker thread its own.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -140,6 +141,20 @@ class TritonClient:
             raise InferenceError(f"model {model!r} declares no {_VERSION_PARAMETER} parameter")
         return str(tag)
 
+    def model_fingerprint(self, model: str) -> str:
+        """The version tag plus a digest of the config's other parameters (input sizes,
+        thresholds, scale steps): what the analysis cache is keyed by, so that a changed
+        setting, not only new weights, invalidates cached results. ``threads`` is left out:
+        it changes speed, not answers."""
+        parameters = self.model_config(model).get("parameters", {})
+        settings = {
+            name: value.get("string_value")
+            for name, value in sorted(parameters.items())
+            if name not in (_VERSION_PARAMETER, "threads")
+        }
+        digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
+        return f"{self.model_version(model)}#{digest[:10]}"
+
     def max_batch_size(self, model: str) -> int:
         return max(1, int(self.model_config(model).get("max_batch_size", 1)))
 
@@ -169,7 +184,22 @@ class TritonClient:
         (an encoded image, a PCM buffer, an .npz), one UTF-8 JSON document per row out.
         ``scalars`` become FP32 [1] inputs repeated for every row. Batches are split at the
         model's max_batch_size; Triton's dynamic batcher may merge them further."""
+        answers, _ = self.call_json_with(model, input_name, items, (), output_name, scalars)
+        return answers
+
+    def call_json_with(
+        self,
+        model: str,
+        input_name: str,
+        items: Sequence[bytes],
+        arrays: Sequence[str],
+        output_name: str = "RESULT",
+        scalars: Mapping[str, float] | None = None,
+    ) -> tuple[list[Any], dict[str, np.ndarray]]:
+        """:meth:`call_json` that also asks for the numeric outputs named in ``arrays`` in the
+        same inference (e.g. image_tags' FEATURES with its tags), concatenated over batches."""
         answers: list[Any] = []
+        extra: dict[str, list[np.ndarray]] = {name: [] for name in arrays}
         for batch in _batches(items, self.max_batch_size(model)):
             data = triton_http.InferInput(input_name, [len(batch), 1], "BYTES")
             data.set_data_from_numpy(np.array(batch, dtype=np.object_).reshape(-1, 1))
@@ -178,9 +208,14 @@ class TritonClient:
                 scalar = triton_http.InferInput(name, [len(batch), 1], "FP32")
                 scalar.set_data_from_numpy(np.full((len(batch), 1), value, np.float32))
                 inputs.append(scalar)
-            output = self._infer(model, inputs, output_name)
-            answers.extend(json.loads(item) for item in output.reshape(-1))
-        return answers
+            outputs = self._infer_many(model, inputs, [output_name, *arrays])
+            answers.extend(json.loads(item) for item in outputs[output_name].reshape(-1))
+            for name in arrays:
+                extra[name].append(outputs[name])
+        return answers, {
+            name: np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
+            for name, parts in extra.items()
+        }
 
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
         """L2-normalised sentence embeddings, one float32 row per text (n x 384)."""
@@ -212,12 +247,22 @@ class TritonClient:
     def _infer(
         self, model: str, inputs: list[triton_http.InferInput], output_name: str
     ) -> np.ndarray:
-        requested = [triton_http.InferRequestedOutput(output_name, binary_data=True)]
+        return self._infer_many(model, inputs, [output_name])[output_name]
+
+    def _infer_many(
+        self, model: str, inputs: list[triton_http.InferInput], output_names: Sequence[str]
+    ) -> dict[str, np.ndarray]:
+        requested = [
+            triton_http.InferRequestedOutput(name, binary_data=True) for name in output_names
+        ]
         result = self._call(model, lambda: self._client.infer(model, inputs, outputs=requested))
-        array = result.as_numpy(output_name)
-        if array is None:
-            raise InferenceError(f"{model} answered without {output_name}")
-        return array
+        arrays = {}
+        for name in output_names:
+            array = result.as_numpy(name)
+            if array is None:
+                raise InferenceError(f"{model} answered without {name}")
+            arrays[name] = array
+        return arrays
 
     def _call(self, model: str, call: Callable[[], _T]) -> _T:
         try:
