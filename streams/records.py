@@ -173,6 +173,8 @@ class ChunkAnalysed(Event):
     tags: tuple[Tag, ...] = ()
     captions: tuple[Caption, ...] = ()
     mentions: tuple[EntityMention, ...] = ()
+    # An .npy blob: one visual embedding (float32 row) per keyframe, in keyframe order.
+    keyframe_features_uri: str | None = None
     # name -> version of every model or provider whose output is in this event
     models: dict[str, str] = Field(default_factory=dict)
     # capability -> why it gave nothing (e.g. "not available: no weights present")

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import threading
 from collections.abc import Callable, Sequence
+
+import numpy as np
 
 from agents.analysis.cache import AnalysisCache, cache_key
 from agents.analysis.core import assemble, within
@@ -70,9 +73,20 @@ class ChunkAnalyser:
             video_level = self._video_level(provider, chunk)
             if video_level is not None:
                 found.append(video_level)
-        result = assemble(chunk, merge_results(found))
+        merged = merge_results(found)
+        result = assemble(chunk, merged)
+        if merged.keyframe_features is not None and len(merged.keyframe_features):
+            result = result.model_copy(
+                update={"keyframe_features_uri": self._store_features(chunk, merged)}
+            )
         self._cache.put(key, result)
         return result
+
+    def _store_features(self, chunk: ChunkCut, found: ProviderResult) -> str:
+        buffer = io.BytesIO()
+        np.save(buffer, np.asarray(found.keyframe_features, dtype=np.float32), allow_pickle=False)
+        key = f"features/{chunk.video_id}/{chunk.span.chunk_index:05d}.npy"
+        return self._blobs.put(key, buffer.getvalue(), "application/octet-stream")
 
     def _video_level(self, provider: Provider, chunk: ChunkCut) -> ProviderResult | None:
         """Providers that analyse a whole stored video (Rekognition's S3 video jobs) run once

@@ -5,6 +5,7 @@ Blocking work (Triton calls, blob reads, Milvus writes): the agent runs it in a 
 
 from __future__ import annotations
 
+import io
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -31,7 +32,7 @@ from agents.embedding.core import (
     moment_id,
     words_in_moment,
 )
-from agents.shared.blob_store import BlobStore
+from agents.shared.blob_store import BlobError, BlobStore
 from agents.shared.errors import InferenceError
 from agents.shared.milvus_store import Kind, MomentCollections, MomentRow
 from agents.shared.triton_client import EMBEDDING_MODEL, IMAGE_FEATURES_MODEL, TritonClient
@@ -118,11 +119,11 @@ class MomentEmbedder:
         embedded_texts = triton.embed_texts([text, words] if words else [text])
         text_vector = embedded_texts[0]
         words_vector = embedded_texts[1] if words else None
-        images = [self._blobs.get(k.uri) for k in analysis.keyframes]
-        features = triton.image_features(images) if images else np.zeros((0, 0), np.float32)
+        features = self._features(triton, analysis)
 
         multimodal = None
         if self.multimodal_source == JOINT_MODEL:
+            images = [self._blobs.get(k.uri) for k in analysis.keyframes]
             multimodal = self._joint(triton, images, words)
         if multimodal is None:
             multimodal = self._conse(triton, analysis, words_vector)
@@ -157,6 +158,22 @@ class MomentEmbedder:
             rows.append(row(mid, multimodal, "multimodal", span.start, span.end, labels, thumbnail))
         event = self._event(analysis, text, labels, text_vector, multimodal)
         return Embedded(event=event, rows=rows)
+
+    def _features(self, triton: TritonClient, analysis: ChunkAnalysed) -> np.ndarray:
+        """The keyframes' visual embeddings: those the analysis stage stored (computed with
+        the tags, in the same inference), else computed now."""
+        if analysis.keyframe_features_uri:
+            try:
+                raw = self._blobs.get(analysis.keyframe_features_uri)
+                stored = np.load(io.BytesIO(raw), allow_pickle=False)
+            except (BlobError, OSError, ValueError) as exc:
+                log.warning("stored keyframe features unreadable (%s); recomputing", exc)
+            else:
+                if stored.ndim == 2 and stored.shape[0] == len(analysis.keyframes):
+                    return stored.astype(np.float32, copy=False)
+                log.warning("stored keyframe features have shape %s; recomputing", stored.shape)
+        images = [self._blobs.get(k.uri) for k in analysis.keyframes]
+        return triton.image_features(images) if images else np.zeros((0, 0), np.float32)
 
     def _event(
         self,

@@ -225,3 +225,20 @@ def test_a_text_collection_from_before_kinds_is_rebuilt_with_its_rows(milvus_uri
         client.drop_collection(name)
         client.close()
         store.close()
+
+
+def test_the_analysis_stores_keyframe_features_that_match_a_fresh_computation(
+    triton: Callable[[], TritonClient], blobs: LocalBlobStore, analyses: list[ChunkAnalysed]
+) -> None:
+    # The tagger's features come with the tags (one inference); the embedding stage reads
+    # them back instead of running the network again. They must equal what it would compute.
+    import io
+
+    import numpy as np
+
+    analysis = analyses[0]
+    assert analysis.keyframe_features_uri is not None
+    stored = np.load(io.BytesIO(blobs.get(analysis.keyframe_features_uri)))
+    fresh = triton().image_features([blobs.get(k.uri) for k in analysis.keyframes])
+    assert stored.shape == fresh.shape == (len(analysis.keyframes), 1280)
+    assert np.allclose(stored, fresh, atol=1e-5)

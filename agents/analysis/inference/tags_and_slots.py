@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+import numpy as np
+
 from agents.shared.errors import InferenceError
 from agents.shared.triton_client import TritonClient
 
@@ -60,6 +62,22 @@ def tag_images(
         TAG_MODEL, "IMAGE", images, scalars={"TOP_K": float(top_k), "MIN_SCORE": min_score}
     )
     return [_parse_tags(answer) for answer in answers]
+
+
+def tag_images_with_features(
+    client: TritonClient, images: Sequence[bytes], top_k: int = 5, min_score: float = 0.1
+) -> tuple[list[list[ImageTag]], np.ndarray]:
+    """:func:`tag_images` and, from the same inference, each image's pooled features (the
+    visual embedding, n x 1280, L2-normalised), so the embedding stage need not run the
+    network again."""
+    answers, arrays = client.call_json_with(
+        TAG_MODEL,
+        "IMAGE",
+        images,
+        ("FEATURES",),
+        scalars={"TOP_K": float(top_k), "MIN_SCORE": min_score},
+    )
+    return [_parse_tags(answer) for answer in answers], arrays["FEATURES"].astype(np.float32)
 
 
 def slot_status(client: TritonClient, model: str) -> str | None:

@@ -12,6 +12,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+import numpy as np
+
 from streams.records import (
     Caption,
     EntityMention,
@@ -80,6 +82,8 @@ class ProviderResult:
     models: dict[str, str] = field(default_factory=dict)
     # capability -> why it gave nothing (a slot with no weights, a model not deployed)
     unavailable: dict[str, str] = field(default_factory=dict)
+    # One visual embedding per keyframe, in keyframe order (the local tagger gives them).
+    keyframe_features: np.ndarray | None = None
 
 
 def merge_results(results: Iterable[ProviderResult]) -> ProviderResult:
@@ -101,6 +105,9 @@ def merge_results(results: Iterable[ProviderResult]) -> ProviderResult:
         mentions=tuple(x for p in parts for x in p.mentions),
         models=models,
         unavailable=unavailable,
+        keyframe_features=next(
+            (p.keyframe_features for p in parts if p.keyframe_features is not None), None
+        ),
     )
 
 
