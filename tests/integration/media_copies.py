@@ -14,6 +14,8 @@ import av
 
 def unique_copy(source: Path, target_dir: Path, suffix: str | None = None) -> Path:
     target = target_dir / f"{source.stem}-{uuid.uuid4().hex[:8]}{suffix or source.suffix}"
+    if target.suffix == ".gif" and source.suffix == ".gif":
+        return _unique_gif(source, target)
     # faststart puts the index first, as streaming-friendly uploads have it; a truncated copy
     # then still opens and the loss shows up only when the data runs out.
     options = {"movflags": "faststart"} if target.suffix in {".mp4", ".mov"} else {}
@@ -28,6 +30,18 @@ def unique_copy(source: Path, target_dir: Path, suffix: str | None = None) -> Pa
                 continue
             packet.stream = mapping[packet.stream.index]
             dst.mux(packet)
+    return target
+
+
+def _unique_gif(source: Path, target: Path) -> Path:
+    """FFmpeg's GIF muxer writes no metadata, so a remux would be byte-identical: insert a GIF89a
+    comment extension before the trailer instead (decoders skip it)."""
+    data = source.read_bytes()
+    if not data.endswith(b"\x3b"):
+        raise ValueError(f"{source}: no GIF trailer")
+    comment = f"vip-test {uuid.uuid4()}".encode()
+    block = b"\x21\xfe" + bytes([len(comment)]) + comment + b"\x00"
+    target.write_bytes(data[:-1] + block + data[-1:])
     return target
 
 

@@ -153,7 +153,8 @@ def test_uploading_the_same_video_twice_creates_no_duplicates(
     assert ingest(running_stack, path) == vid
     poll(lambda: caught_up(running_stack), 120, "the worker to catch up")
 
-    assert before_graph[0]["nodes"] > 10 and before_graph[0]["edges"] > 10, before_graph
+    # The video, 2 chunks, their shots and scene objects; their entities' relationships.
+    assert before_graph[0]["nodes"] >= 5 and before_graph[0]["edges"] > 10, before_graph
     assert rows(graph, SUBGRAPH, vid=vid) == before_graph
     assert milvus_rows(running_stack, vid) == before_vectors
     assert before_vectors[running_stack.milvus_collection] > 0, before_vectors
