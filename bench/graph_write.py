@@ -81,7 +81,7 @@ def row_at_a_time(graph: Neo4jGraph, update: GraphUpdated) -> None:
                 props=edge.props,
             ).consume()
 
-    with graph._driver.session() as session:
+    with graph.driver.session() as session:
         session.execute_write(write)
 
 

@@ -80,6 +80,11 @@ class Neo4jGraph:
             notifications_min_severity="WARNING",
         )
 
+    @property
+    def driver(self) -> Driver:
+        """The connection pool, for read-side modules with their own queries."""
+        return self._driver
+
     def close(self) -> None:
         self._driver.close()
 

@@ -74,7 +74,7 @@ def graph(running_stack: Settings) -> Iterator[Neo4jGraph]:
 
 
 def rows(graph: Neo4jGraph, query: str, **params: object) -> list[dict[str, object]]:
-    records, _, _ = graph._driver.execute_query(query, params)
+    records, _, _ = graph.driver.execute_query(query, params)
     return [record.data() for record in records]
 
 
