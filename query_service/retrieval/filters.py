@@ -1,0 +1,77 @@
+"""Search filters as Milvus boolean expressions.
+
+Milvus Lite cannot bind expression parameters, so every value is checked again here, however
+it was validated before, and only then written as a literal: video ids through
+:func:`~agents.shared.milvus_store.id_literal`, labels against :data:`LABEL_PATTERN` and
+quoted by JSON, times as finite floats. Nothing from a request is pasted in as it came.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Sequence
+
+from agents.shared.milvus_store import id_literal
+from query_service.schemas import LABEL_PATTERN, SearchFilters
+
+_LABEL = re.compile(LABEL_PATTERN)
+# Keyword terms: what query_service.retrieval.terms makes of a query (ASCII word characters).
+_TERM = re.compile(r"^[a-z0-9]{1,40}$")
+
+
+class UnsafeExpressionValue(ValueError):
+    """A value that will not be put into a Milvus expression."""
+
+
+def _number(value: float) -> str:
+    if not math.isfinite(value):
+        raise UnsafeExpressionValue(f"not a finite number: {value!r}")
+    return repr(float(value))
+
+
+def label_literal(label: str) -> str:
+    if not _LABEL.match(label):
+        raise UnsafeExpressionValue(f"not a label: {label!r}")
+    return json.dumps(label)
+
+
+def _label_clause(label: str) -> str:
+    """``labels`` holds the moment's labels joined by commas: match one whole label."""
+    label_literal(label)
+    return (
+        f'(labels == "{label}" or labels like "{label},%" or labels like "%,{label}" '
+        f'or labels like "%,{label},%")'
+    )
+
+
+def milvus_expression(filters: SearchFilters) -> str:
+    """The expression selecting the moments every given filter admits ("" for none)."""
+    clauses: list[str] = []
+    if filters.video_ids:
+        clauses.append(f"video_id in [{', '.join(id_literal(v) for v in filters.video_ids)}]")
+    if filters.time_range is not None:
+        clauses.append(f"end >= {_number(filters.time_range.start)}")
+        if filters.time_range.end is not None:
+            clauses.append(f"start <= {_number(filters.time_range.end)}")
+    for label in filters.labels or []:
+        clauses.append(_label_clause(label))
+    return " and ".join(clauses)
+
+
+def keyword_expression(terms: Sequence[str]) -> str:
+    """Moments whose text or labels contain any of the terms. LIKE is case-sensitive, so each
+    term is tried as written (lower case), capitalised and in capitals (on-screen text)."""
+    clauses: list[str] = []
+    for term in terms:
+        if not _TERM.match(term):
+            raise UnsafeExpressionValue(f"not a keyword term: {term!r}")
+        for form in dict.fromkeys((term, term.capitalize(), term.upper())):
+            clauses.append(f'text like "%{form}%"')
+        clauses.append(f'labels like "%{term}%"')
+    return "(" + " or ".join(clauses) + ")" if clauses else ""
+
+
+def both(*expressions: str) -> str:
+    return " and ".join(e for e in expressions if e)

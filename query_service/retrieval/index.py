@@ -1,0 +1,118 @@
+"""Milvus reads for search: nearest moments of one kind under a filter, and keyword matches."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import Any, Protocol, TypeVar
+
+from pymilvus import MilvusException
+
+from agents.shared.milvus_store import OUTPUT_FIELDS, SEARCH_PARAMS, Kind, collection_name
+from query_service.retrieval.filters import both, keyword_expression
+from query_service.retrieval.fusion import Candidate
+from query_service.retrieval.terms import words
+
+T = TypeVar("T")
+
+# A LIKE scan reads every row that passes the filter; keyword search looks at this many.
+KEYWORD_SCAN_LIMIT = 1000
+
+
+class SearchClient(Protocol):
+    """The part of pymilvus.MilvusClient used here."""
+
+    def search(self, collection_name: str, **kwargs: Any) -> Any: ...
+
+    def query(self, collection_name: str, **kwargs: Any) -> Any: ...
+
+    def load_collection(self, collection_name: str, **kwargs: Any) -> Any: ...
+
+
+def _candidate(entity: dict[str, Any], key: str, score: float) -> Candidate:
+    return Candidate(
+        id=key,
+        video_id=str(entity["video_id"]),
+        source=str(entity["source"]),
+        start=float(entity["start"]),
+        end=float(entity["end"]),
+        text=str(entity["text"]),
+        labels=tuple(label for label in str(entity["labels"]).split(",") if label),
+        thumbnail=str(entity["thumbnail"]),
+        score=score,
+    )
+
+
+def keyword_score(candidate: Candidate, terms: Sequence[str]) -> float:
+    """The share of the terms found as whole words (or word starts: "bicycle" in
+    "bicycles") in the moment's text and labels."""
+    if not terms:
+        return 0.0
+    present = set(words(candidate.text)) | set(words(" ".join(candidate.labels)))
+    hits = sum(1 for term in terms if any(w.startswith(term) for w in present))
+    return hits / len(terms)
+
+
+class MomentIndex:
+    def __init__(self, client: SearchClient, base: str, timeout_s: float = 10.0) -> None:
+        if timeout_s <= 0:
+            raise ValueError("timeout_s must be positive")
+        self._client = client
+        self._base = base
+        self._timeout_s = timeout_s
+
+    def _loaded(self, collection: str, call: Callable[[], T]) -> T:
+        """Run a read; if Milvus restarted and released the collection, load it and retry
+        once (as agents.shared.milvus_store does)."""
+        try:
+            return call()
+        except MilvusException as exc:
+            if "load" not in str(exc).lower():
+                raise
+            self._client.load_collection(collection, timeout=self._timeout_s)
+            return call()
+
+    def nearest(
+        self, kind: Kind, vector: Sequence[float], limit: int, expression: str = ""
+    ) -> list[Candidate]:
+        collection = collection_name(self._base, kind)
+        results = self._loaded(
+            collection,
+            lambda: self._client.search(
+                collection,
+                data=[[float(v) for v in vector]],
+                limit=limit,
+                filter=expression,
+                output_fields=OUTPUT_FIELDS,
+                search_params=dict(SEARCH_PARAMS),
+                timeout=self._timeout_s,
+            ),
+        )
+        return [
+            _candidate(hit["entity"], str(hit["id"]), float(hit["distance"])) for hit in results[0]
+        ]
+
+    def keyword(self, terms: Sequence[str], limit: int, expression: str = "") -> list[Candidate]:
+        """Moments of the text collection holding the most terms, best first; a moment with
+        none is left out."""
+        if not terms:
+            return []
+        collection = collection_name(self._base, "text")
+        rows = self._loaded(
+            collection,
+            lambda: self._client.query(
+                collection,
+                filter=both(expression, keyword_expression(terms)),
+                output_fields=["id", *OUTPUT_FIELDS],
+                limit=KEYWORD_SCAN_LIMIT,
+                timeout=self._timeout_s,
+            ),
+        )
+        found = []
+        for row in rows:
+            candidate = _candidate(row, str(row["id"]), 0.0)
+            score = keyword_score(candidate, terms)
+            if score > 0:
+                found.append(replace(candidate, score=round(score, 4)))
+        found.sort(key=lambda c: (-c.score, c.video_id, c.start))
+        return found[:limit]

@@ -1,0 +1,189 @@
+"""The search use cases: text, image and hybrid search over the materialised stores.
+
+Blocking (gRPC, Bolt, Triton HTTP): call these from a worker thread.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+import warnings
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from PIL import Image, UnidentifiedImageError
+
+from agents.shared.milvus_store import GRPC_OPTIONS
+from query_service.media import thumbnail_url
+from query_service.retrieval.errors import ImageRejected, ImageTooLarge
+from query_service.retrieval.filters import milvus_expression
+from query_service.retrieval.fusion import Candidate, Fused, merge_best, reciprocal_rank_fusion
+from query_service.retrieval.graph import GraphMoments
+from query_service.retrieval.index import MomentIndex
+from query_service.retrieval.terms import entity_names, keywords
+from query_service.schemas import (
+    HybridSearchRequest,
+    MomentPublic,
+    MomentsPublic,
+    SearchFilters,
+    SearchRequest,
+)
+
+if TYPE_CHECKING:
+    from agents.wiring import Dependencies
+    from vip.settings import Settings
+
+# Each retriever is asked for this many times top_k (at least MIN_POOL) before merging, so a
+# moment ranked low by one and high by another can still surface.
+POOL_FACTOR = 4
+MIN_POOL = 20
+# Keyframes per moment come close together in time: fetch enough to fill top_k moments.
+KEYFRAMES_PER_MOMENT = 6
+MAX_IMAGE_PIXELS = 40_000_000
+
+
+def check_image(data: bytes, max_bytes: int) -> None:
+    """Raise unless ``data`` is an image of at most ``max_bytes`` that decodes."""
+    if len(data) > max_bytes:
+        raise ImageTooLarge(f"the image is {len(data)} bytes; the limit is {max_bytes}")
+    if not data:
+        raise ImageRejected("the image is empty")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:
+                if image.width * image.height > MAX_IMAGE_PIXELS:
+                    raise ImageRejected(f"the image is {image.width}x{image.height}; too large")
+                image.load()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise ImageRejected(f"the upload is not a decodable image: {exc}") from exc
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageRejected(f"the image is too large to decode: {exc}") from exc
+
+
+def _public(fused: Fused, named: set[str], score: float | None = None) -> MomentPublic:
+    moment = fused.moment
+    return MomentPublic(
+        id=moment.id,
+        video_id=moment.video_id,
+        source=moment.source,
+        start=moment.start,
+        end=moment.end,
+        score=round(fused.score if score is None else score, 6),
+        text=moment.text,
+        labels=list(moment.labels),
+        matched_labels=[label for label in moment.labels if label in named],
+        entities=list(fused.entities),
+        retrievers=fused.retrievers,  # type: ignore[arg-type]
+        scores={name: round(value, 6) for name, value in fused.scores.items()},
+        thumbnail_url=thumbnail_url(moment.thumbnail),
+    )
+
+
+def _answer(moments: list[MomentPublic]) -> MomentsPublic:
+    return MomentsPublic(data=moments, count=len(moments))
+
+
+class SearchService:
+    """Holds its own Milvus and Neo4j read connections (made on first use) and takes Triton
+    clients from the shared dependencies (one per thread)."""
+
+    def __init__(self, settings: Settings, stores: Dependencies) -> None:
+        self._settings = settings
+        self._stores = stores
+        self._lock = threading.Lock()
+        self._milvus: Any = None
+        self._driver: Any = None
+
+    @property
+    def max_image_bytes(self) -> int:
+        return self._settings.search_max_image_bytes
+
+    def close(self) -> None:
+        with self._lock:
+            if self._milvus is not None:
+                self._milvus.close()
+            if self._driver is not None:
+                self._driver.close()
+            self._milvus = self._driver = None
+
+    def index(self) -> MomentIndex:
+        with self._lock:
+            if self._milvus is None:
+                from pymilvus import MilvusClient
+
+                self._milvus = MilvusClient(
+                    uri=self._settings.milvus_uri, timeout=10.0, grpc_options=GRPC_OPTIONS
+                )
+            return MomentIndex(self._milvus, self._settings.milvus_collection)
+
+    def graph(self) -> GraphMoments:
+        with self._lock:
+            if self._driver is None:
+                from neo4j import GraphDatabase
+
+                self._driver = GraphDatabase.driver(
+                    self._settings.neo4j_uri, auth=self._settings.neo4j_auth
+                )
+            return GraphMoments(self._driver)
+
+    # Retrievers ------------------------------------------------------------------------------
+    def _vector(self, query: str, filters: SearchFilters, limit: int) -> list[Fused]:
+        """Text and multimodal nearest moments, merged by best cosine."""
+        vector = [float(v) for v in self._stores.triton().embed_texts([query])[0]]
+        expression = milvus_expression(filters)
+        index = self.index()
+        return merge_best(
+            {
+                "text": index.nearest("text", vector, limit, expression),
+                "multimodal": index.nearest("multimodal", vector, limit, expression),
+            }
+        )
+
+    # Use cases -------------------------------------------------------------------------------
+    def search(self, request: SearchRequest) -> MomentsPublic:
+        named = set(entity_names(request.query)) | set(request.filters.labels or [])
+        found = self._vector(request.query, request.filters, request.top_k)
+        return _answer([_public(f, named) for f in found[: request.top_k]])
+
+    def search_image(self, image: bytes, top_k: int, filters: SearchFilters) -> MomentsPublic:
+        check_image(image, self._settings.search_max_image_bytes)
+        [features] = self._stores.triton().image_features([image])
+        keyframes = self.index().nearest(
+            "visual",
+            [float(v) for v in features],
+            top_k * KEYFRAMES_PER_MOMENT,
+            milvus_expression(filters),
+        )
+        # The best keyframe stands for its moment (video and chunk), so one shot's
+        # neighbouring keyframes do not fill the page.
+        best: dict[str, Candidate] = {}
+        for keyframe in keyframes:
+            moment_key = keyframe.id.rsplit(":", 1)[0]
+            best.setdefault(moment_key, keyframe)
+        ranked = [Fused(k, k.score, {"visual": k.score}) for k in best.values()][:top_k]
+        return _answer([_public(f, set(filters.labels or [])) for f in ranked])
+
+    def hybrid(self, request: HybridSearchRequest) -> MomentsPublic:
+        pool = max(MIN_POOL, request.top_k * POOL_FACTOR)
+        filters = request.filters
+        weights = request.weights
+        names = entity_names(request.query)
+        lists: dict[str, list[Candidate]] = {}
+        vector_hits: dict[str, Fused] = {}
+        if weights.vector > 0:
+            merged = self._vector(request.query, filters, pool)
+            vector_hits = {f.moment.id: f for f in merged}
+            lists["vector"] = [replace(f.moment, score=f.score) for f in merged]
+        if weights.graph > 0:
+            lists["graph"] = self.graph().moments(names, filters, pool)
+        if weights.keyword > 0:
+            terms = keywords(request.query)
+            lists["keyword"] = self.index().keyword(terms, pool, milvus_expression(filters))
+        fused = reciprocal_rank_fusion(lists, weights.model_dump(), request.rrf_k)
+        answers = [_public(entry, set(names)) for entry in fused[: request.top_k]]
+        for answer in answers:  # which vector collections matched, and how closely
+            if answer.id in vector_hits:
+                for kind, score in vector_hits[answer.id].scores.items():
+                    answer.scores[f"{kind}_cosine"] = round(score, 6)
+        return _answer(answers)
