@@ -10,7 +10,9 @@ from fastapi.responses import JSONResponse
 
 from agents.shared.errors import InferenceError
 from agents.wiring import Dependencies
-from query_service.routers import health, search, videos
+from query_service import security
+from query_service.retrieval.service import SearchService
+from query_service.routers import graph, health, search, videos
 from vip.settings import Settings
 
 
@@ -21,12 +23,20 @@ def create_app(settings: Settings) -> FastAPI:
         stores.milvus()
         stores.graph()
         app.state.stores = stores
+        app.state.search = SearchService(settings, stores)
         try:
             yield
         finally:
+            app.state.search.close()
             app.state.stores.close()
 
-    app = FastAPI(title="Video Intelligence Platform", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(
+        title="Video Intelligence Platform",
+        version="0.1.0",
+        lifespan=lifespan,
+        dependencies=[security.CheckApiKey],
+    )
+    security.install(app, settings)
 
     @app.exception_handler(InferenceError)
     async def inference_unavailable(request: Request, exc: InferenceError) -> JSONResponse:
@@ -35,4 +45,6 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(health.router)
     app.include_router(videos.router)
     app.include_router(search.router)
+    app.include_router(graph.router)
+    app.include_router(videos.keyframes)
     return app

@@ -63,6 +63,14 @@ class Settings(BaseSettings):
     triton_models_dir: Path = REPO_ROOT / "triton_models"
 
     api_port: int = 8080
+    # Browser origins allowed to call the API (CORS); empty turns CORS off.
+    api_cors_origins: tuple[str, ...] = ()
+    # Reads accept an API key and check it when given; set this to require one on reads too.
+    api_key_required_on_reads: bool = False
+    api_max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    api_max_url_chars: int = Field(default=4096, ge=256)
+    # Query-by-image uploads larger than this are refused (413).
+    search_max_image_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
 
     # Remote endpoints. Unset means "the local stack on `host`"; compose and production set them.
     kafka_servers: str | None = None

@@ -1,15 +1,34 @@
+"""Videos: the list, one video's status and moments, its keyframes, and its media by range."""
+
 from __future__ import annotations
 
 import asyncio
+import mimetypes
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi import APIRouter, Header, HTTPException, Path, Query, Response
+from fastapi.responses import StreamingResponse
 
+from agents.shared.blob_store import BlobNotFound, InvalidBlobKey
+from agents.shared.sources import LocalSource, SourceError, parse_source
 from query_service.deps import StoresDep
+from query_service.graph_queries import UnknownVideo
+from query_service.graph_schemas import VIDEO_ID_PATTERN, VideoMoments
+from query_service.media import (
+    KEYFRAME_NAME_PATTERN,
+    RangeNotSatisfiable,
+    keyframe_key,
+    parse_range,
+    read_span,
+)
+from query_service.routers.graph import ReaderDep
 from query_service.schemas import ChunkPublic, VideoDetail, VideoPublic, VideosPublic
 
 router = APIRouter(prefix="/v1/videos", tags=["videos"])
+keyframes = APIRouter(prefix="/v1/keyframes", tags=["videos"])
 VideoId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+StrictVideoId = Annotated[str, Path(pattern=VIDEO_ID_PATTERN)]
+KeyframeName = Annotated[str, Path(pattern=KEYFRAME_NAME_PATTERN, examples=["00000_000002000.jpg"])]
 
 
 def _public(props: dict[str, Any]) -> VideoPublic:
@@ -52,3 +71,108 @@ async def get_video(video_id: VideoId, stores: StoresDep) -> VideoDetail:
         for c in record.chunks
     ]
     return VideoDetail(**_public(record.props).model_dump(), chunks=chunks)
+
+
+@router.get(
+    "/{video_id}/moments",
+    response_model=VideoMoments,
+    responses={404: {"description": "unknown video"}},
+)
+async def video_moments(
+    video_id: StrictVideoId,
+    reader: ReaderDep,
+    skip: Annotated[int, Query(ge=0, le=100_000)] = 0,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> VideoMoments:
+    """The video's chunks in time order, each with its shots, labels, entities and thumbnail."""
+    try:
+        return await asyncio.to_thread(reader.video_moments, video_id, skip, limit)
+    except UnknownVideo as exc:
+        raise HTTPException(status_code=404, detail=str(exc)) from exc
+
+
+@router.get(
+    "/{video_id}/media",
+    response_class=StreamingResponse,
+    responses={
+        200: {"description": "the whole source file"},
+        206: {"description": "the requested byte range"},
+        403: {"description": "the source lies outside the allowed roots"},
+        404: {"description": "unknown video, or no local source to stream"},
+        416: {"description": "the range starts past the end of the file"},
+    },
+)
+async def video_media(
+    video_id: StrictVideoId,
+    reader: ReaderDep,
+    stores: StoresDep,
+    range_header: Annotated[str | None, Header(alias="range", max_length=200)] = None,
+) -> Response:
+    """The source video's bytes, honouring one ``Range: bytes=…`` so a player can seek to a
+    moment. Only local sources under the allowed roots (``VIP_ALLOWED_SOURCE_ROOTS``) are
+    served."""
+    try:
+        raw = await asyncio.to_thread(reader.video_source, video_id)
+    except UnknownVideo as exc:
+        raise HTTPException(status_code=404, detail=str(exc)) from exc
+    if not raw:
+        raise HTTPException(status_code=404, detail=f"video {video_id} has no recorded source")
+    try:
+        source = parse_source(raw, stores.settings.allowed_source_roots)
+    except SourceError as exc:
+        status = 403 if "outside the allowed" in str(exc) else 404
+        raise HTTPException(status_code=status, detail=f"cannot stream {video_id}: {exc}") from exc
+    if not isinstance(source, LocalSource):
+        raise HTTPException(
+            status_code=404,
+            detail=f"video {video_id} comes from {source}; only local sources are streamed",
+        )
+    path = source.path
+    size = path.stat().st_size
+    media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    headers = {"Accept-Ranges": "bytes"}
+    try:
+        wanted = parse_range(range_header, size)
+    except RangeNotSatisfiable as exc:
+        raise HTTPException(
+            status_code=416,
+            detail=f"range not satisfiable: {exc}",
+            headers={**headers, "Content-Range": f"bytes */{size}"},
+        ) from exc
+    if wanted is None:
+        headers["Content-Length"] = str(size)
+        return StreamingResponse(read_span(path, 0, size), media_type=media_type, headers=headers)
+    headers["Content-Length"] = str(wanted.length)
+    headers["Content-Range"] = wanted.content_range(size)
+    return StreamingResponse(
+        read_span(path, wanted.start, wanted.length),
+        status_code=206,
+        media_type=media_type,
+        headers=headers,
+    )
+
+
+@keyframes.get(
+    "/{video_id}/{name}",
+    response_class=Response,
+    responses={
+        200: {"content": {"image/jpeg": {}}, "description": "the keyframe JPEG"},
+        404: {"description": "no such keyframe"},
+    },
+)
+async def keyframe(video_id: StrictVideoId, name: KeyframeName, stores: StoresDep) -> Response:
+    """A keyframe image (the thumbnail_url of a moment)."""
+    blobs = stores.blobs()
+    try:
+        uri = blobs.uri_for(keyframe_key(video_id, name))
+        data = await asyncio.to_thread(blobs.get, uri)
+    except BlobNotFound as exc:
+        raise HTTPException(
+            status_code=404, detail=f"no keyframe {name} for video {video_id}"
+        ) from exc
+    except (InvalidBlobKey, ValueError) as exc:
+        raise HTTPException(status_code=422, detail=str(exc)) from exc
+    # Keyframes never change: the video id is a content hash and the name a time.
+    return Response(
+        data, media_type="image/jpeg", headers={"Cache-Control": "public, max-age=86400"}
+    )
