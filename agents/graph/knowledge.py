@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from agents.graph.spatial import relations
-from agents.graph.tracks import track_faces
+from agents.graph.tracks import MAX_GAP_S, track_faces
 from streams.records import ChunkAnalysed, EdgeDelta, NodeDelta, ObjectDetection, Shot
 
 # Scene graphs keep the most confident objects of a shot's keyframe; co-occurrence the most
@@ -263,7 +263,37 @@ def knowledge_delta(
                 key=skey,
             )
         _scene_graph(b, analysis, index, shot_node, canonical)
+    _face_boundaries(b, analysis)
     return b.build()
+
+
+def boundary_key(video_id: str, time: float) -> str:
+    return f"{video_id}:boundary:{round(time * 1000):09d}"
+
+
+def _face_boundaries(b: _Builder, analysis: ChunkAnalysed) -> None:
+    """Face tracks that reach a chunk's edge meet at that edge's ChunkBoundary node: a track
+    ending near the end ENDS_AT it, one starting near the start STARTS_AT it, each with the
+    face box there. The graph sink links an ending and a starting track whose boxes overlap
+    (SAME_PERSON), whichever chunk arrives second, so people are followed across chunks."""
+    span = analysis.span
+    for number, track in enumerate(track_faces(analysis.faces), start=1):
+        key = entity_key("face", f"{analysis.video_id}:{span.chunk_index:05d}:{number}")
+        first, last = track.faces[0], track.last
+        if span.start > 0 and first.time - span.start <= MAX_GAP_S:
+            b.edge(
+                "STARTS_AT",
+                ("Entity", key),
+                ("ChunkBoundary", boundary_key(analysis.video_id, span.start)),
+                {"time": first.time, "box": list(first.box)},
+            )
+        if span.end < span.video_duration - 1e-6 and span.end - last.time <= MAX_GAP_S:
+            b.edge(
+                "ENDS_AT",
+                ("Entity", key),
+                ("ChunkBoundary", boundary_key(analysis.video_id, span.end)),
+                {"time": last.time, "box": list(last.box)},
+            )
 
 
 def _scene_graph(

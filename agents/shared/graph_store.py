@@ -16,11 +16,12 @@ from typing import Any
 import orjson
 from neo4j import Driver, GraphDatabase, ManagedTransaction
 
+from agents.graph.tracks import MAX_GAP_S, MIN_IOU
 from streams.records import GraphUpdated
 
 _LABEL = re.compile(r"^[A-Z][A-Za-z0-9_]{0,63}$")
 _TYPE = re.compile(r"^[A-Z][A-Z0-9_]{0,63}$")
-KEYED_LABELS = ("Video", "Chunk", "Shot", "Entity", "SceneObject", "Alias")
+KEYED_LABELS = ("Video", "Chunk", "Shot", "Entity", "SceneObject", "Alias", "ChunkBoundary")
 ENTITY_VECTOR_INDEX = "entity_embedding"
 ENTITY_VECTOR_DIM = 384
 # Lookups the query service and docs/graph.md's example queries make.
@@ -58,6 +59,26 @@ SET v.indexed_chunks = indexed,
     v.status = CASE
       WHEN v.status = 'processing' AND v.chunk_count IS NOT NULL AND indexed >= v.chunk_count
       THEN 'completed' ELSE v.status END
+"""
+
+
+# Face tracks of consecutive chunks are one person when the track ending at a chunk boundary
+# and the one starting there overlap (IoU >= 0.2) within 4.5 s (agents/graph/tracks.py's
+# rule). Derived from the boundary's edges alone, so the result does not depend on which
+# chunk's delta came first, and a replay derives the same links.
+LINK_FACES = """
+UNWIND $boundaries AS bk
+MATCH (a:Entity)-[e:ENDS_AT]->(:ChunkBoundary {key: bk})<-[s:STARTS_AT]-(c:Entity)
+WITH a, c, s.time - e.time AS gap,
+     CASE WHEN e.box[2] < s.box[2] THEN e.box[2] ELSE s.box[2] END
+       - CASE WHEN e.box[0] > s.box[0] THEN e.box[0] ELSE s.box[0] END AS ix,
+     CASE WHEN e.box[3] < s.box[3] THEN e.box[3] ELSE s.box[3] END
+       - CASE WHEN e.box[1] > s.box[1] THEN e.box[1] ELSE s.box[1] END AS iy,
+     (e.box[2] - e.box[0]) * (e.box[3] - e.box[1]) AS area_a,
+     (s.box[2] - s.box[0]) * (s.box[3] - s.box[1]) AS area_c
+WITH a, c, gap, CASE WHEN ix > 0 AND iy > 0 THEN ix * iy ELSE 0.0 END AS inter, area_a, area_c
+WHERE gap >= 0 AND gap <= $max_gap AND inter / (area_a + area_c - inter) >= $min_iou
+MERGE (a)-[:SAME_PERSON]->(c)
 """
 
 
@@ -136,6 +157,11 @@ class Neo4jGraph:
                     f"MERGE (b:{end} {{key: row.end}}) MERGE (a)-[r:{rel}{identity}]->(b) "
                     "SET r += row.props",
                     rows=rows,
+                ).consume()
+            boundaries = sorted({e.end_key for e in update.edges if e.end_label == "ChunkBoundary"})
+            if boundaries:
+                tx.run(
+                    LINK_FACES, boundaries=boundaries, max_gap=MAX_GAP_S, min_iou=MIN_IOU
                 ).consume()
             tx.run(REFRESH_STATUS, video_id=update.video_id).consume()
 

@@ -175,6 +175,43 @@ def milvus_rows(settings: Settings, vid: str) -> dict[str, int]:
         client.close()
 
 
+def test_a_speaker_is_followed_across_chunks_by_face(
+    running_stack: Settings, graph: Neo4jGraph, tmp_path: Path
+) -> None:
+    # The GRID clip (one speaker facing the camera, 3 s) cut into 1 s chunks: each chunk
+    # tracks the face on its own, and the tracks meeting at each chunk boundary are linked.
+    path = unique_copy(MEDIA / "id2_vcd_swwp2s.mpg", tmp_path)
+    event = build_event(str(path), running_stack, chunk_seconds=1.0)
+    publish(event, running_stack)
+    detail = wait_for_video(running_stack, event.video_id, event.event_id, DEADLINE_S)
+    assert detail["status"] == "completed", detail
+    chunks = int(detail["chunk_count"])  # type: ignore[call-overload]
+    assert chunks >= 2
+    poll(lambda: caught_up(running_stack), 120, "the worker to catch up")
+
+    tracks = rows(
+        graph,
+        "MATCH (t:Entity {kind: 'face', video_id: $vid}) RETURN t.key AS key ORDER BY key",
+        vid=event.video_id,
+    )
+    links = rows(
+        graph,
+        "MATCH (a:Entity {video_id: $vid})-[:SAME_PERSON]->(b:Entity) "
+        "RETURN a.key AS a, b.key AS b ORDER BY a",
+        vid=event.video_id,
+    )
+    assert len(tracks) >= chunks  # at least one track per chunk
+    assert len(links) >= chunks - 1, (tracks, links)
+    # Following SAME_PERSON from the first chunk's track reaches the last chunk.
+    [reach] = rows(
+        graph,
+        "MATCH (first:Entity {key: $first})-[:SAME_PERSON*0..]->(t:Entity) "
+        "RETURN count(DISTINCT t) AS n",
+        first=tracks[0]["key"],
+    )
+    assert reach["n"] >= chunks
+
+
 @pytest.fixture(scope="module")
 def second_neo4j(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Neo4jGraph]:
     """Another real Neo4j, empty, on free loopback ports with its data in a temp dir."""

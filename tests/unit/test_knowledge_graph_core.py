@@ -155,3 +155,22 @@ def test_similar_moments_are_the_best_of_other_videos_above_the_floor() -> None:
     hits += [("v4:00000", "v4", 0.65), ("v5:00002", "v5", 0.4)]
     assert nearest_elsewhere("v1", hits, 2, 0.6) == [("v2:00003", 0.8), ("v3:00001", 0.7)]
     assert nearest_elsewhere("v1", hits, 9, 0.6)[-1] == ("v4:00000", 0.65)
+
+
+def test_face_tracks_at_chunk_edges_meet_at_boundary_nodes() -> None:
+    found = analysis(
+        faces=(
+            FaceDetection(score=0.9, box=(0.1, 0.1, 0.2, 0.3), time=10.0),  # at the start
+            FaceDetection(score=0.9, box=(0.6, 0.1, 0.7, 0.3), time=18.0),  # near the end
+        )
+    )
+    _, edges = knowledge_delta(found, "v1:00001")
+    meets = {
+        (e.type, e.start_key, e.end_key, e.props["time"])
+        for e in edges
+        if e.end_label == "ChunkBoundary"
+    }
+    assert meets == {
+        ("STARTS_AT", "face:v1:00001:1", "v1:boundary:000010000", 10.0),
+        ("ENDS_AT", "face:v1:00001:2", "v1:boundary:000020000", 18.0),
+    }
