@@ -53,6 +53,10 @@ _SCALAR_FIELDS: Final = ("id", "vector", *OUTPUT_FIELDS)
 # pymilvus pings every 10 s even on an idle channel. Milvus Lite's gRPC server keeps grpc's
 # default policy (no pings without calls, at most one per 5 min), so it answers an idle client
 # with GOAWAY "too_many_pings" and the next call fails. Ping only during calls, rarely.
+# Reads see every write acknowledged before them: a job marked completed is searchable at
+# once (the default, Bounded, may lag the last upserts).
+CONSISTENCY = "Strong"
+
 GRPC_OPTIONS = {
     "grpc.keepalive_time_ms": 300_000,
     "grpc.keepalive_permit_without_calls": False,
@@ -251,6 +255,7 @@ class MilvusMoments:
                 filter=expr,
                 output_fields=OUTPUT_FIELDS,
                 search_params=dict(SEARCH_PARAMS),
+                consistency_level=CONSISTENCY,
             )
         )
         hits = []

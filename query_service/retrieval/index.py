@@ -8,7 +8,13 @@ from typing import Any, Protocol, TypeVar
 
 from pymilvus import MilvusException
 
-from agents.shared.milvus_store import OUTPUT_FIELDS, SEARCH_PARAMS, Kind, collection_name
+from agents.shared.milvus_store import (
+    CONSISTENCY,
+    OUTPUT_FIELDS,
+    SEARCH_PARAMS,
+    Kind,
+    collection_name,
+)
 from query_service.retrieval.filters import both, keyword_expression
 from query_service.retrieval.fusion import Candidate
 from query_service.retrieval.terms import words
@@ -86,6 +92,7 @@ class MomentIndex:
                 output_fields=OUTPUT_FIELDS,
                 search_params=dict(SEARCH_PARAMS),
                 timeout=self._timeout_s,
+                consistency_level=CONSISTENCY,
             ),
         )
         return [
@@ -106,6 +113,7 @@ class MomentIndex:
                 output_fields=["id", *OUTPUT_FIELDS],
                 limit=KEYWORD_SCAN_LIMIT,
                 timeout=self._timeout_s,
+                consistency_level=CONSISTENCY,
             ),
         )
         found = []
