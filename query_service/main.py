@@ -11,8 +11,9 @@ from fastapi.responses import JSONResponse
 from agents.shared.errors import InferenceError
 from agents.wiring import Dependencies
 from query_service import security
+from query_service.answer.service import AnswerService
 from query_service.retrieval.service import SearchService
-from query_service.routers import graph, health, search, videos
+from query_service.routers import answer, graph, health, search, videos
 from vip.settings import Settings
 
 
@@ -24,6 +25,7 @@ def create_app(settings: Settings) -> FastAPI:
         stores.graph()
         app.state.stores = stores
         app.state.search = SearchService(settings, stores)
+        app.state.answers = AnswerService(app.state.search, stores)
         try:
             yield
         finally:
@@ -46,5 +48,6 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(videos.router)
     app.include_router(search.router)
     app.include_router(graph.router)
+    app.include_router(answer.router)
     app.include_router(videos.keyframes)
     return app
