@@ -86,6 +86,18 @@ def collection_name(base: str, kind: Kind) -> str:
     return base if kind == "text" else f"{base}_{kind}"
 
 
+def loaded(client: Any, collection: str, call: Callable[[], T]) -> T:
+    """Run a read; if Milvus restarted under us and released the collection, load it again
+    and retry once."""
+    try:
+        return call()
+    except MilvusException as exc:
+        if "load" not in str(exc).lower():
+            raise
+        client.load_collection(collection)
+        return call()
+
+
 @dataclass(frozen=True)
 class MomentRow:
     """One vector and what it describes. ``start``/``end`` are the moment's span; a visual row
@@ -204,15 +216,7 @@ class MilvusMoments:
             )
 
     def _loaded(self, call: Callable[[], T]) -> T:
-        """Run a read; if Milvus restarted under us and released the collection, load it
-        again and retry once."""
-        try:
-            return call()
-        except MilvusException as exc:
-            if "load" not in str(exc).lower():
-                raise
-            self._client.load_collection(self.collection)
-            return call()
+        return loaded(self._client, self.collection, call)
 
     def upsert(self, rows: Sequence[MomentRow]) -> None:
         for row in rows:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any, Protocol, TypeVar
-
-from pymilvus import MilvusException
+from typing import Any, Protocol
 
 from agents.shared.milvus_store import (
     CONSISTENCY,
@@ -14,12 +12,11 @@ from agents.shared.milvus_store import (
     SEARCH_PARAMS,
     Kind,
     collection_name,
+    loaded,
 )
 from query_service.retrieval.filters import both, keyword_expression
 from query_service.retrieval.fusion import Candidate
 from query_service.retrieval.terms import words
-
-T = TypeVar("T")
 
 # A LIKE scan reads every row that passes the filter; keyword search looks at this many.
 KEYWORD_SCAN_LIMIT = 1000
@@ -67,22 +64,12 @@ class MomentIndex:
         self._base = base
         self._timeout_s = timeout_s
 
-    def _loaded(self, collection: str, call: Callable[[], T]) -> T:
-        """Run a read; if Milvus restarted and released the collection, load it and retry
-        once (as agents.shared.milvus_store does)."""
-        try:
-            return call()
-        except MilvusException as exc:
-            if "load" not in str(exc).lower():
-                raise
-            self._client.load_collection(collection, timeout=self._timeout_s)
-            return call()
-
     def nearest(
         self, kind: Kind, vector: Sequence[float], limit: int, expression: str = ""
     ) -> list[Candidate]:
         collection = collection_name(self._base, kind)
-        results = self._loaded(
+        results = loaded(
+            self._client,
             collection,
             lambda: self._client.search(
                 collection,
@@ -105,7 +92,8 @@ class MomentIndex:
         if not terms:
             return []
         collection = collection_name(self._base, "text")
-        rows = self._loaded(
+        rows = loaded(
+            self._client,
             collection,
             lambda: self._client.query(
                 collection,

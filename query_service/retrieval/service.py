@@ -85,15 +85,14 @@ def _answer(moments: list[MomentPublic]) -> MomentsPublic:
 
 
 class SearchService:
-    """Holds its own Milvus and Neo4j read connections (made on first use) and takes Triton
-    clients from the shared dependencies (one per thread)."""
+    """Holds its own Milvus read client (made on first use); Neo4j's connection pool and the
+    Triton clients (one per thread) come from the shared dependencies."""
 
     def __init__(self, settings: Settings, stores: Dependencies) -> None:
         self._settings = settings
         self._stores = stores
         self._lock = threading.Lock()
         self._milvus: Any = None
-        self._driver: Any = None
 
     @property
     def max_image_bytes(self) -> int:
@@ -103,9 +102,7 @@ class SearchService:
         with self._lock:
             if self._milvus is not None:
                 self._milvus.close()
-            if self._driver is not None:
-                self._driver.close()
-            self._milvus = self._driver = None
+            self._milvus = None
 
     def index(self) -> MomentIndex:
         with self._lock:
@@ -118,14 +115,7 @@ class SearchService:
             return MomentIndex(self._milvus, self._settings.milvus_collection)
 
     def graph(self) -> GraphMoments:
-        with self._lock:
-            if self._driver is None:
-                from neo4j import GraphDatabase
-
-                self._driver = GraphDatabase.driver(
-                    self._settings.neo4j_uri, auth=self._settings.neo4j_auth
-                )
-            return GraphMoments(self._driver)
+        return GraphMoments(self._stores.graph().driver)
 
     # Retrievers ------------------------------------------------------------------------------
     def _vector(self, query: str, filters: SearchFilters, limit: int) -> list[Fused]:
