@@ -12,12 +12,12 @@ import itertools
 import re
 import unicodedata
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from agents.graph.spatial import relations
-from agents.graph.tracks import MAX_GAP_S, track_faces
+from agents.graph.tracks import MAX_GAP_S, Track, track_faces
 from streams.records import ChunkAnalysed, EdgeDelta, NodeDelta, ObjectDetection, Shot
 
 # Scene graphs keep the most confident objects of a shot's keyframe; co-occurrence the most
@@ -122,8 +122,15 @@ def _shot_of(shots: tuple[Shot, ...], time: float) -> int | None:
     return None
 
 
+def _face_name(analysis: ChunkAnalysed, number: int) -> str:
+    """A face track's name: unique in its video (tracks are numbered within a chunk)."""
+    return f"{analysis.video_id}:{analysis.span.chunk_index:05d}:{number}"
+
+
 def _sightings(
-    analysis: ChunkAnalysed, canonical: Mapping[str, str] | None = None
+    analysis: ChunkAnalysed,
+    canonical: Mapping[str, str] | None = None,
+    tracks: Sequence[Track] | None = None,
 ) -> dict[int, dict[str, _Sighting]]:
     """Entities seen or mentioned in each shot (by index) of the chunk, under their canonical
     keys (see agents/graph/resolution.py)."""
@@ -156,8 +163,10 @@ def _sightings(
         found = see(mention.time, mention.label.lower(), mention.text, 1.0, mention.text)
         if found is not None:
             found.extra.setdefault("sources", set()).add(mention.source)
-    for number, track in enumerate(track_faces(analysis.faces), start=1):
-        name = f"{analysis.video_id}:{analysis.span.chunk_index:05d}:{number}"
+    if tracks is None:
+        tracks = track_faces(analysis.faces)
+    for number, track in enumerate(tracks, start=1):
+        name = _face_name(analysis, number)
         for face in track.faces:
             found = see(face.time, "face", name, face.score, f"person {number}")
             if found is not None:
@@ -201,7 +210,8 @@ def knowledge_delta(
     video_id = analysis.video_id
     canonical = canonical or {}
     embeddings = embeddings or {}
-    sightings = _sightings(analysis, canonical)
+    tracks = track_faces(analysis.faces)
+    sightings = _sightings(analysis, canonical, tracks)
     for index, shot in enumerate(analysis.shots):
         skey = shot_key(video_id, shot.start)
         shot_node = ("Shot", skey)
@@ -263,7 +273,7 @@ def knowledge_delta(
                 key=skey,
             )
         _scene_graph(b, analysis, index, shot_node, canonical)
-    _face_boundaries(b, analysis)
+    _face_boundaries(b, analysis, tracks)
     return b.build()
 
 
@@ -271,14 +281,14 @@ def boundary_key(video_id: str, time: float) -> str:
     return f"{video_id}:boundary:{round(time * 1000):09d}"
 
 
-def _face_boundaries(b: _Builder, analysis: ChunkAnalysed) -> None:
+def _face_boundaries(b: _Builder, analysis: ChunkAnalysed, tracks: Sequence[Track]) -> None:
     """Face tracks that reach a chunk's edge meet at that edge's ChunkBoundary node: a track
     ending near the end ENDS_AT it, one starting near the start STARTS_AT it, each with the
     face box there. The graph sink links an ending and a starting track whose boxes overlap
     (SAME_PERSON), whichever chunk arrives second, so people are followed across chunks."""
     span = analysis.span
-    for number, track in enumerate(track_faces(analysis.faces), start=1):
-        key = entity_key("face", f"{analysis.video_id}:{span.chunk_index:05d}:{number}")
+    for number, track in enumerate(tracks, start=1):
+        key = entity_key("face", _face_name(analysis, number))
         first, last = track.faces[0], track.last
         if span.start > 0 and first.time - span.start <= MAX_GAP_S:
             b.edge(
