@@ -42,3 +42,9 @@ def _offsets(
 ) -> dict[tuple[str, int], int]:
     futures = admin.list_offsets({tp: spec for tp in partitions}, request_timeout=timeout_s)
     return {(tp.topic, tp.partition): f.result().offset for tp, f in futures.items()}
+
+
+def caught_up(bootstrap: str, group: str, topics: Sequence[str]) -> bool:
+    """Whether ``group`` has committed everything on ``topics`` (and the topics exist)."""
+    lag = consumer_lag(bootstrap, group, topics)
+    return bool(lag) and not any(lag.values())

@@ -16,7 +16,7 @@ from pymilvus import MilvusClient
 
 from agents.graph.resolution import EntityResolver
 from agents.shared.graph_store import Neo4jGraph
-from agents.shared.milvus_store import GRPC_OPTIONS
+from agents.shared.milvus_store import GRPC_OPTIONS, id_literal
 from agents.shared.triton_client import TritonClient
 from streams import topics
 from streams.app import APP_ID
@@ -27,7 +27,7 @@ from tests.integration.services import started
 from tests.ports import free_port
 from vip.demo import wait_for_video
 from vip.graph_replay import replay_graph_updates
-from vip.lag import consumer_lag
+from vip.lag import caught_up as lag_caught_up
 from vip.settings import Settings
 from vip.stack.neo4j import Neo4jService
 from vip.upload import build_event, publish
@@ -53,8 +53,7 @@ def ingest(settings: Settings, path: Path) -> str:
 
 
 def caught_up(settings: Settings) -> bool:
-    lag = consumer_lag(settings.kafka_bootstrap, APP_ID, topics.PIPELINE)
-    return bool(lag) and not any(lag.values())
+    return lag_caught_up(settings.kafka_bootstrap, APP_ID, topics.PIPELINE)
 
 
 @pytest.fixture(scope="module")
@@ -168,7 +167,9 @@ def milvus_rows(settings: Settings, vid: str) -> dict[str, int]:
         for name in sorted(client.list_collections()):
             if not name.startswith(settings.milvus_collection):
                 continue
-            [row] = client.query(name, filter=f'video_id == "{vid}"', output_fields=["count(*)"])
+            [row] = client.query(
+                name, filter=f"video_id == {id_literal(vid)}", output_fields=["count(*)"]
+            )
             counts[name] = int(row["count(*)"])
         return counts
     finally:

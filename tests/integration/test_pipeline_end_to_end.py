@@ -141,20 +141,10 @@ def test_redelivering_an_upload_duplicates_nothing(
 
 
 def consumer_group_caught_up(settings: Settings) -> bool:
-    from confluent_kafka.admin import AdminClient
-
     from streams.app import APP_ID
+    from vip.lag import caught_up
 
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
-    result = admin.list_consumer_group_offsets(
-        [__import__("confluent_kafka").ConsumerGroupTopicPartitions(APP_ID)]
-    )[APP_ID].result(10)
-    committed = {(tp.topic, tp.partition): tp.offset for tp in result.topic_partitions}
-    for topic in topics.PIPELINE:
-        for partition, end in end_offsets(settings, topic).items():
-            if end and committed.get((topic, partition), 0) < end:
-                return False
-    return True
+    return caught_up(settings.kafka_bootstrap, APP_ID, topics.PIPELINE)
 
 
 @pytest.mark.allow_error_logs
