@@ -16,6 +16,8 @@ def unique_copy(source: Path, target_dir: Path, suffix: str | None = None) -> Pa
     target = target_dir / f"{source.stem}-{uuid.uuid4().hex[:8]}{suffix or source.suffix}"
     if target.suffix == ".gif" and source.suffix == ".gif":
         return _unique_gif(source, target)
+    if target.suffix in _PROGRAM_STREAM and source.suffix in _PROGRAM_STREAM:
+        return _unique_program_stream(source, target)
     # faststart puts the index first, as streaming-friendly uploads have it; a truncated copy
     # then still opens and the loss shows up only when the data runs out.
     options = {"movflags": "faststart"} if target.suffix in {".mp4", ".mov"} else {}
@@ -42,6 +44,21 @@ def _unique_gif(source: Path, target: Path) -> Path:
     comment = f"vip-test {uuid.uuid4()}".encode()
     block = b"\x21\xfe" + bytes([len(comment)]) + comment + b"\x00"
     target.write_bytes(data[:-1] + block + data[-1:])
+    return target
+
+
+_PROGRAM_STREAM = {".mpg", ".mpeg"}
+_PROGRAM_END = b"\x00\x00\x01\xb9"
+
+
+def _unique_program_stream(source: Path, target: Path) -> Path:
+    """FFmpeg's MPEG-PS muxer writes no metadata either: add a padding-stream packet (stream
+    id 0xBE, which demuxers skip) before the program end code."""
+    data = source.read_bytes()
+    payload = f"vip-test {uuid.uuid4()}".encode()
+    packet = b"\x00\x00\x01\xbe" + len(payload).to_bytes(2, "big") + payload
+    cut = len(data) - len(_PROGRAM_END) if data.endswith(_PROGRAM_END) else len(data)
+    target.write_bytes(data[:cut] + packet + data[cut:])
     return target
 
 
