@@ -16,8 +16,6 @@ def unique_copy(source: Path, target_dir: Path, suffix: str | None = None) -> Pa
     target = target_dir / f"{source.stem}-{uuid.uuid4().hex[:8]}{suffix or source.suffix}"
     if target.suffix == ".gif" and source.suffix == ".gif":
         return _unique_gif(source, target)
-    if target.suffix in _PROGRAM_STREAM and source.suffix in _PROGRAM_STREAM:
-        return _unique_program_stream(source, target)
     # faststart puts the index first, as streaming-friendly uploads have it; a truncated copy
     # then still opens and the loss shows up only when the data runs out.
     options = {"movflags": "faststart"} if target.suffix in {".mp4", ".mov"} else {}
@@ -32,6 +30,8 @@ def unique_copy(source: Path, target_dir: Path, suffix: str | None = None) -> Pa
                 continue
             packet.stream = mapping[packet.stream.index]
             dst.mux(packet)
+    if target.suffix in _PROGRAM_STREAM:
+        _mark_program_stream(target)
     return target
 
 
@@ -51,15 +51,15 @@ _PROGRAM_STREAM = {".mpg", ".mpeg"}
 _PROGRAM_END = b"\x00\x00\x01\xb9"
 
 
-def _unique_program_stream(source: Path, target: Path) -> Path:
-    """FFmpeg's MPEG-PS muxer writes no metadata either: add a padding-stream packet (stream
-    id 0xBE, which demuxers skip) before the program end code."""
-    data = source.read_bytes()
+def _mark_program_stream(target: Path) -> None:
+    """FFmpeg's MPEG-PS muxer writes no metadata, so the remux alone is byte-identical every
+    time: add a padding-stream packet (stream id 0xBE, which demuxers skip) before the program
+    end code."""
+    data = target.read_bytes()
     payload = f"vip-test {uuid.uuid4()}".encode()
     packet = b"\x00\x00\x01\xbe" + len(payload).to_bytes(2, "big") + payload
     cut = len(data) - len(_PROGRAM_END) if data.endswith(_PROGRAM_END) else len(data)
     target.write_bytes(data[:cut] + packet + data[cut:])
-    return target
 
 
 def truncated_copy(source: Path, target_dir: Path, keep_fraction: float) -> Path:
