@@ -12,8 +12,11 @@ from agents.shared.errors import InferenceError
 from agents.wiring import Dependencies
 from query_service import security
 from query_service.answer.service import AnswerService
+from query_service.chat.neighbours import Neighbours
+from query_service.chat.service import ChatService
+from query_service.chat.sessions import SessionStore
 from query_service.retrieval.service import SearchService
-from query_service.routers import answer, graph, health, search, videos
+from query_service.routers import answer, chat, graph, health, search, videos
 from vip.settings import Settings
 
 
@@ -26,6 +29,13 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.stores = stores
         app.state.search = SearchService(settings, stores)
         app.state.answers = AnswerService(app.state.search, stores)
+        app.state.chat = ChatService(
+            app.state.answers,
+            Neighbours(stores.graph().driver),
+            SessionStore(
+                settings.chat_max_sessions, settings.chat_session_ttl_s, settings.chat_history_turns
+            ),
+        )
         try:
             yield
         finally:
@@ -49,5 +59,6 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(search.router)
     app.include_router(graph.router)
     app.include_router(answer.router)
+    app.include_router(chat.router)
     app.include_router(videos.keyframes)
     return app

@@ -71,6 +71,10 @@ class Settings(BaseSettings):
     api_max_url_chars: int = Field(default=4096, ge=256)
     # Query-by-image uploads larger than this are refused (413).
     search_max_image_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    # Chat sessions live in the API process (one replica, or sticky routing): idle ones expire.
+    chat_session_ttl_s: float = Field(default=3600.0, gt=0)
+    chat_max_sessions: int = Field(default=10_000, ge=1)
+    chat_history_turns: int = Field(default=20, ge=1, le=1000)
 
     # Remote endpoints. Unset means "the local stack on `host`"; compose and production set them.
     kafka_servers: str | None = None
