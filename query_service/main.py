@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -15,8 +16,9 @@ from query_service.answer.service import AnswerService
 from query_service.chat.neighbours import Neighbours
 from query_service.chat.service import ChatService
 from query_service.chat.sessions import SessionStore
+from query_service.events import build_tracking
 from query_service.retrieval.service import SearchService
-from query_service.routers import answer, chat, graph, health, search, videos
+from query_service.routers import answer, chat, graph, health, search, stats, videos
 from vip.settings import Settings
 
 
@@ -27,6 +29,9 @@ def create_app(settings: Settings) -> FastAPI:
         stores.milvus()
         stores.graph()
         app.state.stores = stores
+        # The query cache and its change feed (embeddings, graph.updates): docs/query_events.md
+        app.state.tracking = build_tracking(settings)
+        app.state.tracking.start()
         app.state.search = SearchService(settings, stores)
         app.state.answers = AnswerService(app.state.search, stores)
         app.state.chat = ChatService(
@@ -39,6 +44,7 @@ def create_app(settings: Settings) -> FastAPI:
         try:
             yield
         finally:
+            await asyncio.to_thread(app.state.tracking.stop)
             app.state.search.close()
             app.state.stores.close()
 
@@ -60,5 +66,6 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(graph.router)
     app.include_router(answer.router)
     app.include_router(chat.router)
+    app.include_router(stats.router)
     app.include_router(videos.keyframes)
     return app

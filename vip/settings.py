@@ -94,6 +94,13 @@ class Settings(BaseSettings):
     s3_endpoint_url: str | None = None
 
     # When set, local upload paths must lie under one of these directories.
+    # Read responses cached per API replica, kept fresh by the embeddings and graph.updates
+    # topics (docs/query_events.md); without the change feed nothing is cached.
+    query_events_enabled: bool = True
+    query_cache_max_entries: int = Field(default=2048, ge=1)
+    query_cache_ttl_s: float = Field(default=300.0, gt=0)
+    # The consumer group of the graph sink: its commits on graph.updates say what Neo4j holds.
+    query_events_sink_group: str = Field(default="vip", min_length=1)
     allowed_source_roots: tuple[Path, ...] = ()
 
     detection_min_score: float = Field(default=0.3, ge=0, le=1)

@@ -5,13 +5,22 @@ import asyncio
 from fastapi import APIRouter, Response
 
 from query_service.deps import StoresDep
+from query_service.events import FeedHealth, TrackingDep
 from query_service.schemas import Health
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/health", response_model=Health)
-async def health(stores: StoresDep, response: Response) -> Health:
+class ServiceHealth(Health):
+    events: FeedHealth | None = None
+
+
+@router.get("/health", response_model=ServiceHealth)
+@router.get("/v1/health", response_model=ServiceHealth)
+async def health(stores: StoresDep, tracking: TrackingDep, response: Response) -> ServiceHealth:
+    """The stores and Triton answer (503 when one does not), and the change feed's state. The
+    feed does not make the service unhealthy: without it the cache is off and every read goes
+    to the stores."""
     checks: dict[str, str] = {}
 
     def probe() -> None:
@@ -30,4 +39,4 @@ async def health(stores: StoresDep, response: Response) -> Health:
     ok = all(value == "ok" for value in checks.values())
     if not ok:
         response.status_code = 503
-    return Health(status="ok" if ok else "degraded", checks=checks)
+    return ServiceHealth(status="ok" if ok else "degraded", checks=checks, events=tracking.health())

@@ -1,17 +1,25 @@
-"""Videos: the list, one video's status and moments, its keyframes, and its media by range."""
+"""Videos: the list, one video's status and moments, its keyframes, and its media by range.
+
+The list and the moment pages are served from the query cache, kept fresh by the change feed
+(docs/query_events.md); the ``X-Cache`` header says ``hit`` or ``miss``.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import mimetypes
-from typing import Annotated, Any
+from collections.abc import Callable, Collection
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Header, HTTPException, Path, Query, Response
 from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
 
 from agents.shared.blob_store import BlobNotFound, InvalidBlobKey
 from agents.shared.sources import LocalSource, SourceError, parse_source
+from query_service.cache import TaggedCache
 from query_service.deps import StoresDep
+from query_service.events import TrackingDep, VideoActivity
 from query_service.graph_queries import UnknownVideo
 from query_service.graph_schemas import VIDEO_ID_PATTERN, VideoMoments
 from query_service.media import (
@@ -29,6 +37,39 @@ keyframes = APIRouter(prefix="/v1/keyframes", tags=["videos"])
 VideoId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 StrictVideoId = Annotated[str, Path(pattern=VIDEO_ID_PATTERN)]
 KeyframeName = Annotated[str, Path(pattern=KEYFRAME_NAME_PATTERN, examples=["00000_000002000.jpg"])]
+CACHE_HEADER = "X-Cache"
+T = TypeVar("T")
+
+
+class VideoItem(VideoPublic):
+    activity: VideoActivity | None = Field(
+        default=None,
+        description="What this API instance has seen happen to the video since it started",
+    )
+
+
+class VideoItems(BaseModel):
+    data: list[VideoItem]
+    count: int
+
+
+async def _through_cache(
+    cache: TaggedCache,
+    response: Response,
+    key: str,
+    kind: type[T],
+    videos: Collection[str] | None,
+    read: Callable[[], T],
+) -> T:
+    """The cached value, or ``read()`` in a thread, cached for ``videos`` (None: global)."""
+    found = cache.get(key, kind)
+    response.headers[CACHE_HEADER] = "hit" if found is not None else "miss"
+    if found is not None:
+        return found
+    started = cache.begin()
+    value = await asyncio.to_thread(read)
+    cache.put(key, value, videos, started)
+    return value
 
 
 def _public(props: dict[str, Any]) -> VideoPublic:
@@ -45,14 +86,29 @@ def _public(props: dict[str, Any]) -> VideoPublic:
     )
 
 
-@router.get("", response_model=VideosPublic)
+@router.get("", response_model=VideoItems)
 async def list_videos(
     stores: StoresDep,
+    tracking: TrackingDep,
+    response: Response,
     skip: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-) -> VideosPublic:
-    rows, total = await asyncio.to_thread(stores.graph().list_videos, skip, limit)
-    return VideosPublic(data=[_public(row) for row in rows], count=total)
+) -> VideoItems:
+    """Newest first. The page is cached for every video (any change may reorder it); each
+    item's ``activity`` is read live from the counters."""
+
+    def read() -> VideosPublic:
+        rows, total = stores.graph().list_videos(skip, limit)
+        return VideosPublic(data=[_public(row) for row in rows], count=total)
+
+    page = await _through_cache(
+        tracking.cache, response, f"videos:{skip}:{limit}", VideosPublic, None, read
+    )
+    items = [
+        VideoItem(**video.model_dump(), activity=tracking.activity.video(video.video_id))
+        for video in page.data
+    ]
+    return VideoItems(data=items, count=page.count)
 
 
 @router.get("/{video_id}", response_model=VideoDetail)
@@ -81,12 +137,22 @@ async def get_video(video_id: VideoId, stores: StoresDep) -> VideoDetail:
 async def video_moments(
     video_id: StrictVideoId,
     reader: ReaderDep,
+    tracking: TrackingDep,
+    response: Response,
     skip: Annotated[int, Query(ge=0, le=100_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> VideoMoments:
-    """The video's chunks in time order, each with its shots, labels, entities and thumbnail."""
+    """The video's chunks in time order, each with its shots, labels, entities and thumbnail.
+    Cached until the video changes (an unknown video is not cached)."""
     try:
-        return await asyncio.to_thread(reader.video_moments, video_id, skip, limit)
+        return await _through_cache(
+            tracking.cache,
+            response,
+            f"moments:{video_id}:{skip}:{limit}",
+            VideoMoments,
+            [video_id],
+            lambda: reader.video_moments(video_id, skip, limit),
+        )
     except UnknownVideo as exc:
         raise HTTPException(status_code=404, detail=str(exc)) from exc
 
