@@ -7,6 +7,7 @@ same ``kind``. Entity names are matched the way the graph merges them (``normali
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -20,6 +21,7 @@ from pydantic import (
 )
 
 from agents.graph.knowledge import normalise
+from query_service.schemas import Integer
 
 # Entity kinds the graph stage writes: detections, ImageNet tags, face tracks and the
 # lower-case named-entity labels (docs/graph.md).
@@ -53,22 +55,31 @@ VideoIdStr = Annotated[str, StringConstraints(pattern=VIDEO_ID_PATTERN)]
 ShotKeyStr = Annotated[str, StringConstraints(pattern=SHOT_KEY_PATTERN)]
 # A graph traversal's query runs for at most this long (seconds).
 QUERY_TIMEOUT_S = 10.0
+# A character that normalising keeps: not white space, "_" or the punctuation trimmed from the
+# ends (agents.graph.knowledge.normalise). A name needs one to name anything.
+ENTITY_NAME_PATTERN = "[^\\s_\"'`.,;:!?()\\[\\]{}<>\u00ab\u00bb\u201c\u201d\u2018\u2019]"
+_NAMING_CHARACTER = re.compile(ENTITY_NAME_PATTERN)
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Strict: "5" is not a top_k nor 0 a boolean; the request must say what the schema says.
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class EntityRef(_Strict):
     """An entity by name (matched after normalisation) and, optionally, kind."""
 
-    name: str = Field(min_length=1, max_length=MAX_ENTITY_CHARS)
+    name: str = Field(
+        min_length=1,
+        max_length=MAX_ENTITY_CHARS,
+        json_schema_extra={"pattern": ENTITY_NAME_PATTERN},
+    )
     kind: EntityKind | None = None
 
     @field_validator("name")
     @classmethod
     def _has_a_normal_form(cls, value: str) -> str:
-        if not normalise(value):
+        if not _NAMING_CHARACTER.search(value) or not normalise(value):
             raise ValueError("names no entity once normalised (only spaces or punctuation)")
         return value
 
@@ -100,7 +111,7 @@ class AppearsQuery(_Strict):
     kind: Literal["appears"]
     entity: EntityArg
     video_ids: VideoFilter = None
-    limit: int = Field(default=50, ge=1, le=200)
+    limit: Integer = Field(default=50, ge=1, le=200)
 
 
 class WithQuery(_Strict):
@@ -109,29 +120,42 @@ class WithQuery(_Strict):
     kind: Literal["with"]
     entity: EntityArg
     video_ids: VideoFilter = None
-    limit: int = Field(default=20, ge=1, le=100)
+    limit: Integer = Field(default=20, ge=1, le=100)
 
 
 class PathQuery(_Strict):
     """The shortest chain of shots and entities linking two entities."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    # Only "from" and "to", as the schema says (not also the field names).
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     kind: Literal["path"]
     source: EntityArg = Field(alias="from")
     target: EntityArg = Field(alias="to")
-    max_hops: int = Field(default=6, ge=1, le=MAX_PATH_HOPS)
+    max_hops: Integer = Field(default=6, ge=1, le=MAX_PATH_HOPS)
 
 
 class AroundQuery(_Strict):
     """The shots just before and after a moment (a time in a video, or a shot key)."""
 
+    # Exactly one anchor, said in the schema too; that the shot is of video_id cannot be.
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["time"], "properties": {"time": {"type": "number"}}},
+                {"required": ["shot"], "properties": {"shot": {"type": "string"}}},
+            ]
+        },
+    )
+
     kind: Literal["around"]
     video_id: VideoIdStr
     time: float | None = Field(default=None, ge=0, le=MAX_TIME_S)
     shot: ShotKeyStr | None = None
-    before: int = Field(default=2, ge=0, le=MAX_NEIGHBOUR_SHOTS)
-    after: int = Field(default=2, ge=0, le=MAX_NEIGHBOUR_SHOTS)
+    before: Integer = Field(default=2, ge=0, le=MAX_NEIGHBOUR_SHOTS)
+    after: Integer = Field(default=2, ge=0, le=MAX_NEIGHBOUR_SHOTS)
 
     @model_validator(mode="after")
     def _one_anchor(self) -> AroundQuery:

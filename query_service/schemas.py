@@ -4,25 +4,89 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 MAX_QUERY_CHARS = 1000
 MAX_TOP_K = 100
 MAX_FILTER_VALUES = 100
+MAX_FILTER_LABELS = 20
 # Video ids as the pipeline makes them (and as agents.shared.milvus_store.id_literal accepts).
 VIDEO_ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
 # Detection and tag labels: lower-case words, as the analysis writes them ("mountain bike",
 # "jack-o'-lantern"). Nothing that closes a quoted string or is a LIKE wildcard (% and _).
 LABEL_PATTERN = r"^[a-z0-9][a-z0-9 '-]{0,63}$"
+# A label as a client may write it: any case and runs of spaces, which normalising removes.
+LABEL_INPUT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 '-]{0,63}$"
+# Text with something in it besides white space (str.strip's white space, as Python's \s).
+NOT_BLANK_PATTERN = r"\S"
 MAX_TIME_S = 7 * 24 * 3600.0
+_VIDEO_ID = re.compile(VIDEO_ID_PATTERN)
+_LABEL_INPUT = re.compile(LABEL_INPUT_PATTERN)
 
 Retriever = Literal["text", "multimodal", "visual", "vector", "graph", "keyword"]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Strict: "5" is not a top_k nor 0 a boolean; the request must say what the schema says.
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+def _whole_number(value: object) -> object:
+    # JSON Schema's "integer" is any number without a fraction, 5.0 too; strict mode alone would
+    # refuse it (and rightly still refuses "5" and true).
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+Integer = Annotated[int, BeforeValidator(_whole_number)]
+
+# Patterns are checked with re.fullmatch, so "$" cannot match before a final newline: the same
+# strings JSON Schema's pattern admits, which is what the published schema says.
+
+
+def _video_id(value: str) -> str:
+    if not _VIDEO_ID.fullmatch(value):
+        raise ValueError(f"not a video id: {value[:80]!r} (1 to 64 of A-Z a-z 0-9 _ . : -)")
+    return value
+
+
+def _label(value: str) -> str:
+    if not _LABEL_INPUT.fullmatch(value):
+        raise ValueError(
+            f"not a label: {value[:80]!r} (a letter or digit, then up to 63 letters, digits, "
+            "spaces, ' and -)"
+        )
+    return " ".join(value.lower().split())
+
+
+VideoId = Annotated[
+    str,
+    AfterValidator(_video_id),
+    WithJsonSchema({"type": "string", "pattern": VIDEO_ID_PATTERN}),
+]
+Label = Annotated[
+    str,
+    AfterValidator(_label),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": LABEL_INPUT_PATTERN,
+            "description": "Matched in lower case with single spaces.",
+        }
+    ),
+]
 
 
 class TimeRange(_Strict):
@@ -49,41 +113,44 @@ class SearchFilters(_Strict):
     """Every given filter must hold: one of ``video_ids``, overlapping ``time_range``, and all
     of ``labels``."""
 
-    video_ids: list[str] | None = Field(default=None, min_length=1, max_length=MAX_FILTER_VALUES)
+    video_ids: list[VideoId] | None = Field(
+        default=None, min_length=1, max_length=MAX_FILTER_VALUES
+    )
     time_range: TimeRange | None = None
-    labels: list[str] | None = Field(default=None, min_length=1, max_length=20)
-
-    @field_validator("video_ids")
-    @classmethod
-    def _video_ids(cls, values: list[str] | None) -> list[str] | None:
-        for value in values or []:
-            if not re.match(VIDEO_ID_PATTERN, value):
-                raise ValueError(f"not a video id: {value[:80]!r}")
-        return values
-
-    @field_validator("labels")
-    @classmethod
-    def _labels(cls, values: list[str] | None) -> list[str] | None:
-        if values is None:
-            return None
-        normalised = [" ".join(value.lower().split()) for value in values]
-        for value in normalised:
-            if not re.match(LABEL_PATTERN, value):
-                raise ValueError(
-                    f"not a label: {value[:80]!r} (lower-case letters, digits, spaces, ' - only)"
-                )
-        return normalised
+    labels: list[Label] | None = Field(default=None, min_length=1, max_length=MAX_FILTER_LABELS)
 
 
 class SearchRequest(_Strict):
-    query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS)
-    top_k: int = Field(default=5, ge=1, le=MAX_TOP_K)
+    # The schema says it too: not video_ids both at the top level and in filters.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "not": {
+                "required": ["video_ids", "filters"],
+                "properties": {
+                    "video_ids": {"type": "array"},
+                    "filters": {
+                        "required": ["video_ids"],
+                        "properties": {"video_ids": {"type": "array"}},
+                    },
+                },
+            }
+        }
+    )
+
+    query: str = Field(
+        min_length=1,
+        max_length=MAX_QUERY_CHARS,
+        json_schema_extra={"pattern": NOT_BLANK_PATTERN},
+    )
+    top_k: Integer = Field(default=5, ge=1, le=MAX_TOP_K)
     filters: SearchFilters = Field(default_factory=SearchFilters)
     # Before filters existed the video ids were given at the top level; still accepted.
-    video_ids: list[str] | None = Field(
+    video_ids: list[VideoId] | None = Field(
         default=None,
+        min_length=1,
         max_length=MAX_FILTER_VALUES,
-        description="Deprecated: use filters.video_ids.",
+        description="Deprecated: use filters.video_ids (not both).",
+        json_schema_extra={"deprecated": True},
     )
 
     @field_validator("query")
@@ -108,6 +175,15 @@ class SearchRequest(_Strict):
 class HybridWeights(_Strict):
     """The weight of each retriever in reciprocal-rank fusion; 0 leaves one out."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "not": {
+                "required": ["vector", "graph", "keyword"],
+                "properties": {name: {"const": 0} for name in ("vector", "graph", "keyword")},
+            }
+        }
+    )
+
     vector: float = Field(default=1.0, ge=0, le=10)
     graph: float = Field(default=0.5, ge=0, le=10)
     keyword: float = Field(default=0.5, ge=0, le=10)
@@ -122,7 +198,7 @@ class HybridWeights(_Strict):
 class HybridSearchRequest(SearchRequest):
     weights: HybridWeights = Field(default_factory=HybridWeights)
     # The k of RRF, 1 / (k + rank): larger flattens the difference between ranks.
-    rrf_k: int = Field(default=60, ge=1, le=1000)
+    rrf_k: Integer = Field(default=60, ge=1, le=1000)
 
 
 class MomentPublic(BaseModel):
@@ -182,6 +258,12 @@ class VideoDetail(VideoPublic):
 class VideosPublic(BaseModel):
     data: list[VideoPublic]
     count: int
+
+
+class ErrorPublic(BaseModel):
+    """Every refusal other than request validation (which is HTTPValidationError)."""
+
+    detail: str = Field(description="What was wrong, in words.")
 
 
 class Health(BaseModel):

@@ -6,22 +6,32 @@
 * Reads are open, but a key that is sent must be right (a client with a stale key hears so);
   ``VIP_API_KEY_REQUIRED_ON_READS=true`` makes reads require it too.
 * CORS is off unless ``VIP_API_CORS_ORIGINS`` lists origins.
+* A route declaring :func:`body_as` answers a body of another media type with 415, naming the
+  one it takes (rather than a 422 about a body it could not read as fields).
 * Bodies over ``api_max_body_bytes`` get 413 and URLs over ``api_max_url_chars`` get 414,
   before any route runs.
+
+The OpenAPI document says the same: reads list the key as optional (``security: [{}, ...]``)
+unless it is required on reads, and every operation documents the refusals above.
 """
 
 from __future__ import annotations
 
 import hmac
-from typing import Annotated
+from collections.abc import Callable, Iterable, Iterator
+from typing import Annotated, Any
 
+import fastapi.routing
 from fastapi import Depends, FastAPI, HTTPException, Request, Security
+from fastapi.dependencies.models import Dependant
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.routing import APIRoute
 from fastapi.security import APIKeyHeader
 from pydantic import SecretStr
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from query_service.schemas import ErrorPublic
 from vip.settings import Settings
 
 API_KEY_HEADER = "X-API-Key"
@@ -70,6 +80,29 @@ def check_api_key(request: Request, api_key: ApiKeyHeader) -> None:
 
 RequireApiKey = Depends(require_api_key)
 CheckApiKey = Depends(check_api_key)
+
+
+def body_as(*media_types: str) -> Any:
+    """A route dependency: a body declared as any other media type gets 415. A body with no
+    Content-Type is left to the route, as FastAPI reads it (JSON)."""
+    wanted = " or ".join(media_types)
+
+    def check_media_type(request: Request) -> None:
+        declared = request.headers.get("content-type")
+        if declared is None:
+            return
+        media_type = declared.split(";", 1)[0].strip().lower()
+        if media_type in media_types:
+            return
+        if media_type.endswith("+json") and "application/json" in media_types:
+            return
+        raise HTTPException(
+            status_code=415,
+            detail=f"{request.method} {request.url.path} takes a body of {wanted}, "
+            f"not {media_type or 'an empty Content-Type'}",
+        )
+
+    return Depends(check_media_type)
 
 
 class RequestLimits:
@@ -134,9 +167,72 @@ async def _refuse(status: int, detail: str, scope: Scope, send: Send) -> None:
     await JSONResponse({"detail": detail}, status_code=status)(scope, no_body, send)
 
 
+def _calls(dependant: Dependant) -> Iterator[Callable[..., Any]]:
+    for dependency in dependant.dependencies:
+        if dependency.call is not None:
+            yield dependency.call
+        yield from _calls(dependency)
+
+
+def _operations(app: FastAPI) -> Iterator[tuple[str, str, bool]]:
+    """(path, method, whether the key is required) for each documented route."""
+    # FastAPI 0.165 keeps included routers whole; iter_route_contexts flattens them with their
+    # dependencies. Before it, app.routes held the flattened APIRoutes themselves.
+    flatten = getattr(fastapi.routing, "iter_route_contexts", None)
+    routes: Iterable[Any] = flatten(app.routes) if flatten else app.routes
+    for route in routes:
+        original = getattr(route, "original_route", route)
+        if not isinstance(original, APIRoute) or not original.include_in_schema:
+            continue
+        required = require_api_key in set(_calls(route.dependant))
+        for method in route.methods or ():
+            yield route.path_format, method.lower(), required
+
+
+def _error(description: str) -> dict[str, Any]:
+    schema = {"$ref": "#/components/schemas/ErrorPublic"}
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _document(app: FastAPI, settings: Settings) -> None:
+    """Make the OpenAPI document say what the key check and the limits do."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = generate()
+        schema.setdefault("components", {}).setdefault("schemas", {}).setdefault(
+            "ErrorPublic", ErrorPublic.model_json_schema()
+        )
+        for path, method, required in _operations(app):
+            operation = schema["paths"].get(path, {}).get(method)
+            if operation is None:
+                continue
+            responses = operation.setdefault("responses", {})
+            if "security" in operation:
+                responses.setdefault("401", _error("a wrong API key, or none where one is needed"))
+                if required or settings.api_key_required_on_reads:
+                    responses.setdefault("403", _error("no API key is configured on the server"))
+                else:
+                    operation["security"] = [{}, *operation["security"]]
+            if "requestBody" in operation:
+                responses.setdefault("400", _error("a body that cannot be parsed at all"))
+                responses.setdefault(
+                    "413", _error(f"a body over {settings.api_max_body_bytes} bytes")
+                )
+            responses.setdefault(
+                "414", _error(f"a URL over {settings.api_max_url_chars} characters")
+            )
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def install(app: FastAPI, settings: Settings) -> None:
     """Add the limits and, when origins are configured, CORS to the app."""
     app.state.settings = settings
+    _document(app, settings)
     app.add_middleware(
         RequestLimits,
         max_body_bytes=settings.api_max_body_bytes,

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from query_service.schemas import MAX_QUERY_CHARS, MomentPublic, SearchFilters
+from query_service.schemas import MAX_QUERY_CHARS, Integer, MomentPublic, SearchFilters
 
 # Server-made ids (uuid4 hex); anything else is refused before a session is looked up.
 SESSION_ID_PATTERN = r"^[0-9a-f]{32}$"
@@ -16,15 +16,15 @@ FollowUp = Literal["none", "after", "before", "reference"]
 
 
 class ChatRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
-    message: str = Field(min_length=1, max_length=MAX_QUERY_CHARS)
+    message: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, pattern=r"\S")
     session_id: str | None = Field(
         default=None,
         pattern=SESSION_ID_PATTERN,
         description="A session from an earlier response; leave it out to start one.",
     )
-    top_k: int = Field(default=8, ge=1, le=50, description="Moments retrieved as context")
+    top_k: Integer = Field(default=8, ge=1, le=50, description="Moments retrieved as context")
     filters: SearchFilters = Field(default_factory=SearchFilters)
 
     @field_validator("message")

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, HTTPException
 
+from query_service import security
 from query_service.deps import StoresDep
 from query_service.graph_queries import GraphReader, UnknownEntity, UnknownMoment
 from query_service.graph_schemas import (
@@ -17,6 +18,7 @@ from query_service.graph_schemas import (
     PathQuery,
     WithQuery,
 )
+from query_service.schemas import ErrorPublic
 
 router = APIRouter(prefix="/v1/graph", tags=["graph"])
 
@@ -40,7 +42,11 @@ EXAMPLES = {
 @router.post(
     "/query",
     response_model=GraphResult,
-    responses={404: {"description": "unknown entity, video or moment"}},
+    dependencies=[security.body_as("application/json")],
+    responses={
+        404: {"model": ErrorPublic, "description": "unknown entity, video or moment"},
+        415: {"model": ErrorPublic, "description": "a body that is not JSON"},
+    },
 )
 async def graph_query(
     query: Annotated[GraphQuery, Body(openapi_examples=EXAMPLES)], reader: ReaderDep

@@ -30,7 +30,13 @@ from query_service.media import (
     read_span,
 )
 from query_service.routers.graph import ReaderDep
-from query_service.schemas import ChunkPublic, VideoDetail, VideoPublic, VideosPublic
+from query_service.schemas import (
+    ChunkPublic,
+    ErrorPublic,
+    VideoDetail,
+    VideoPublic,
+    VideosPublic,
+)
 
 router = APIRouter(prefix="/v1/videos", tags=["videos"])
 keyframes = APIRouter(prefix="/v1/keyframes", tags=["videos"])
@@ -91,7 +97,7 @@ async def list_videos(
     stores: StoresDep,
     tracking: TrackingDep,
     response: Response,
-    skip: Annotated[int, Query(ge=0)] = 0,
+    skip: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> VideoItems:
     """Newest first. The page is cached for every video (any change may reorder it); each
@@ -111,7 +117,11 @@ async def list_videos(
     return VideoItems(data=items, count=page.count)
 
 
-@router.get("/{video_id}", response_model=VideoDetail)
+@router.get(
+    "/{video_id}",
+    response_model=VideoDetail,
+    responses={404: {"model": ErrorPublic, "description": "unknown video"}},
+)
 async def get_video(video_id: VideoId, stores: StoresDep) -> VideoDetail:
     record = await asyncio.to_thread(stores.graph().get_video, video_id)
     if record is None:
@@ -132,7 +142,7 @@ async def get_video(video_id: VideoId, stores: StoresDep) -> VideoDetail:
 @router.get(
     "/{video_id}/moments",
     response_model=VideoMoments,
-    responses={404: {"description": "unknown video"}},
+    responses={404: {"model": ErrorPublic, "description": "unknown video"}},
 )
 async def video_moments(
     video_id: StrictVideoId,
