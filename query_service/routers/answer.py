@@ -3,21 +3,31 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import contextlib
+from collections.abc import AsyncIterator, Generator
 from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
+from starlette.concurrency import iterate_in_threadpool
 
 from query_service.answer.schemas import AnswerRequest, AnswerResponse
-from query_service.answer.service import AnswerService
+from query_service.answer.service import (
+    Answered,
+    AnswerEvent,
+    AnswerPiece,
+    AnswerService,
+    CitationsFound,
+    DraftRejected,
+)
+from query_service.cache import CachedAnswers
 
 router = APIRouter(prefix="/v1", tags=["answer"])
 
 
-def get_answers(request: Request) -> AnswerService:
-    service: AnswerService = request.app.state.answers
+def get_answers(request: Request) -> AnswerService | CachedAnswers:
+    service: AnswerService | CachedAnswers = request.app.state.answers
     return service
 
 
@@ -27,24 +37,47 @@ def get_answers(request: Request) -> AnswerService:
     responses={200: {"content": {"text/event-stream": {}}}},
 )
 async def answer(
-    request: AnswerRequest, service: Annotated[AnswerService, Depends(get_answers)]
+    request: AnswerRequest, service: Annotated[AnswerService | CachedAnswers, Depends(get_answers)]
 ) -> Any:
     """Extractive by default: the retrieved moments' sentences that answer the question, each
-    cited; "I don't know" when none does. With ``stream``, events ``citations``, then
-    ``answer`` (pieces of the text), then ``done`` (the whole response)."""
-    result = await asyncio.to_thread(service.answer, request)
+    cited; "I don't know" when none does. An LLM generator (``VIP_ANSWER_GENERATOR``) writes
+    the answer instead, kept only when it passes the grounding check (docs/answers.md).
+
+    With ``stream``, server-sent events: ``answer`` (more words; join the pieces with single
+    spaces), ``retract`` (``{"reason"}``: the words so far were a draft that failed the check;
+    the fallback answer follows), ``citations`` (the cited moments: before the text for
+    extractive answers, after it for generated ones) and ``done`` (the whole response, which is
+    authoritative)."""
     if not request.stream:
-        return result
-    return StreamingResponse(_events(result), media_type="text/event-stream")
+        return await asyncio.to_thread(service.answer, request)
+    events = service.stream(request)
+    # Retrieval and the first piece happen before the 200, so their failures keep their status.
+    first = await asyncio.to_thread(next, events)
+    return StreamingResponse(_sse(first, events), media_type="text/event-stream")
 
 
-async def _events(result: AnswerResponse) -> AsyncIterator[bytes]:
-    citations = [c.model_dump(mode="json") for c in result.citations]
-    yield _event("citations", citations)
-    words = result.answer.split(" ")
-    for start in range(0, len(words), 8):
-        yield _event("answer", " ".join(words[start : start + 8]))
-    yield _event("done", result.model_dump(mode="json"))
+async def _sse(
+    first: AnswerEvent, events: Generator[AnswerEvent, None, None]
+) -> AsyncIterator[bytes]:
+    try:
+        yield _encode(first)
+        async for event in iterate_in_threadpool(events):
+            yield _encode(event)
+    finally:
+        with contextlib.suppress(ValueError):  # still running in a worker thread
+            events.close()
+
+
+def _encode(event: AnswerEvent) -> bytes:
+    match event:
+        case AnswerPiece(text):
+            return _event("answer", text)
+        case DraftRejected(reason):
+            return _event("retract", {"reason": reason})
+        case CitationsFound(citations):
+            return _event("citations", [c.model_dump(mode="json") for c in citations])
+        case Answered(response):
+            return _event("done", response.model_dump(mode="json"))
 
 
 def _event(name: str, data: object) -> bytes:
