@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any, Protocol
@@ -57,31 +58,42 @@ def keyword_score(candidate: Candidate, terms: Sequence[str]) -> float:
 
 
 class MomentIndex:
-    def __init__(self, client: SearchClient, base: str, timeout_s: float = 10.0) -> None:
+    """``slots``, when given, is held around every call (a semaphore bounding how many calls
+    the caller's process has in flight); the call's timeout starts once it holds one."""
+
+    def __init__(
+        self,
+        client: SearchClient,
+        base: str,
+        timeout_s: float = 10.0,
+        slots: contextlib.AbstractContextManager[Any] | None = None,
+    ) -> None:
         if timeout_s <= 0:
             raise ValueError("timeout_s must be positive")
         self._client = client
         self._base = base
         self._timeout_s = timeout_s
+        self._slots = slots if slots is not None else contextlib.nullcontext()
 
     def nearest(
         self, kind: Kind, vector: Sequence[float], limit: int, expression: str = ""
     ) -> list[Candidate]:
         collection = collection_name(self._base, kind)
-        results = loaded(
-            self._client,
-            collection,
-            lambda: self._client.search(
+        with self._slots:
+            results = loaded(
+                self._client,
                 collection,
-                data=[[float(v) for v in vector]],
-                limit=limit,
-                filter=expression,
-                output_fields=OUTPUT_FIELDS,
-                search_params=dict(SEARCH_PARAMS),
-                timeout=self._timeout_s,
-                consistency_level=CONSISTENCY,
-            ),
-        )
+                lambda: self._client.search(
+                    collection,
+                    data=[[float(v) for v in vector]],
+                    limit=limit,
+                    filter=expression,
+                    output_fields=OUTPUT_FIELDS,
+                    search_params=dict(SEARCH_PARAMS),
+                    timeout=self._timeout_s,
+                    consistency_level=CONSISTENCY,
+                ),
+            )
         return [
             _candidate(hit["entity"], str(hit["id"]), float(hit["distance"])) for hit in results[0]
         ]
@@ -92,18 +104,20 @@ class MomentIndex:
         if not terms:
             return []
         collection = collection_name(self._base, "text")
-        rows = loaded(
-            self._client,
-            collection,
-            lambda: self._client.query(
+        expression = both(expression, keyword_expression(terms))
+        with self._slots:
+            rows = loaded(
+                self._client,
                 collection,
-                filter=both(expression, keyword_expression(terms)),
-                output_fields=["id", *OUTPUT_FIELDS],
-                limit=KEYWORD_SCAN_LIMIT,
-                timeout=self._timeout_s,
-                consistency_level=CONSISTENCY,
-            ),
-        )
+                lambda: self._client.query(
+                    collection,
+                    filter=expression,
+                    output_fields=["id", *OUTPUT_FIELDS],
+                    limit=KEYWORD_SCAN_LIMIT,
+                    timeout=self._timeout_s,
+                    consistency_level=CONSISTENCY,
+                ),
+            )
         found = []
         for row in rows:
             candidate = _candidate(row, str(row["id"]), 0.0)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import threading
 import warnings
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -17,10 +18,19 @@ from agents.shared.milvus_store import GRPC_OPTIONS
 from query_service.media import thumbnail_url
 from query_service.retrieval.errors import ImageRejected, ImageTooLarge
 from query_service.retrieval.filters import milvus_expression
-from query_service.retrieval.fusion import Candidate, Fused, merge_best, reciprocal_rank_fusion
+from query_service.retrieval.fusion import (
+    Candidate,
+    Fused,
+    demote_duplicates,
+    diversify,
+    keyword_hits,
+    merge_best,
+    rank_vector_hits,
+    reciprocal_rank_fusion,
+)
 from query_service.retrieval.graph import GraphMoments
 from query_service.retrieval.index import MomentIndex
-from query_service.retrieval.terms import entity_names, keywords
+from query_service.retrieval.terms import entity_names, keywords, search_forms
 from query_service.schemas import (
     HybridSearchRequest,
     MomentPublic,
@@ -40,6 +50,17 @@ MIN_POOL = 20
 # Keyframes per moment come close together in time: fetch enough to fill top_k moments.
 KEYFRAMES_PER_MOMENT = 6
 MAX_IMAGE_PIXELS = 40_000_000
+# A request's retrievers wait on different servers (Triton, Milvus, Neo4j), so they run side by
+# side: up to three store calls per request in flight, for several requests at once.
+RETRIEVAL_THREADS = 16
+# Milvus calls this process has in flight at once; more wait here, before their deadline starts.
+# A store that shares its CPU among the calls it holds (Milvus Lite on two cores) answers each
+# call later the more it holds: with every retriever of 6-8 requests at once in flight, each
+# call ran past its 10 s timeout where one after another they finish (bench/query_load.py).
+MILVUS_CALLS_IN_FLIGHT = 4
+# Hybrid scores are RRF sums, not cosines: a further moment of a listed video must beat a new
+# video by this share of the best score (about what fusion.SAME_VIDEO_PENALTY is to a cosine).
+HYBRID_SAME_VIDEO_SHARE = 0.1
 
 
 def check_image(data: bytes, max_bytes: int) -> None:
@@ -93,12 +114,18 @@ class SearchService:
         self._stores = stores
         self._lock = threading.Lock()
         self._milvus: Any = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._milvus_slots = threading.BoundedSemaphore(MILVUS_CALLS_IN_FLIGHT)
 
     @property
     def max_image_bytes(self) -> int:
         return self._settings.search_max_image_bytes
 
     def close(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:  # outside the lock: a retriever still running may need it
+            pool.shutdown(wait=True, cancel_futures=True)
         with self._lock:
             if self._milvus is not None:
                 self._milvus.close()
@@ -112,29 +139,45 @@ class SearchService:
                 self._milvus = MilvusClient(
                     uri=self._settings.milvus_uri, timeout=10.0, grpc_options=GRPC_OPTIONS
                 )
-            return MomentIndex(self._milvus, self._settings.milvus_collection)
+            return MomentIndex(
+                self._milvus, self._settings.milvus_collection, slots=self._milvus_slots
+            )
 
     def graph(self) -> GraphMoments:
         return GraphMoments(self._stores.graph().driver)
 
+    def _executor(self) -> ThreadPoolExecutor:
+        """Threads for the store calls that run beside the request's own thread. Those calls
+        never wait on this pool themselves, so it cannot deadlock however busy it is."""
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(RETRIEVAL_THREADS, "retrieval")
+            return self._pool
+
     # Retrievers ------------------------------------------------------------------------------
     def _vector(self, query: str, filters: SearchFilters, limit: int) -> list[Fused]:
-        """Text and multimodal nearest moments, merged by best cosine."""
+        """Text and multimodal nearest moments (the two searches at once), merged by best
+        cosine."""
         vector = [float(v) for v in self._stores.triton().embed_texts([query])[0]]
         expression = milvus_expression(filters)
         index = self.index()
-        return merge_best(
-            {
-                "text": index.nearest("text", vector, limit, expression),
-                "multimodal": index.nearest("multimodal", vector, limit, expression),
-            }
-        )
+        multimodal = self._executor().submit(index.nearest, "multimodal", vector, limit, expression)
+        text = index.nearest("text", vector, limit, expression)
+        return merge_best({"text": text, "multimodal": multimodal.result()})
+
+    def _keyword(self, query: str, filters: SearchFilters, pool: int) -> list[Candidate]:
+        terms = keywords(query)
+        forms = search_forms(terms)  # "cars" also finds "car"; re-scored by whole words
+        found = self.index().keyword(forms, pool * POOL_FACTOR, milvus_expression(filters))
+        return keyword_hits(found, terms)[:pool]
 
     # Use cases -------------------------------------------------------------------------------
     def search(self, request: SearchRequest) -> MomentsPublic:
         named = set(entity_names(request.query)) | set(request.filters.labels or [])
-        found = self._vector(request.query, request.filters, request.top_k)
-        return _answer([_public(f, named) for f in found[: request.top_k]])
+        pool = max(MIN_POOL, request.top_k * POOL_FACTOR)  # room to re-rank
+        found = self._vector(request.query, request.filters, pool)
+        ranked = rank_vector_hits(found, keywords(request.query))
+        return _answer([_public(f, named) for f in ranked[: request.top_k]])
 
     def search_image(self, image: bytes, top_k: int, filters: SearchFilters) -> MomentsPublic:
         check_image(image, self._settings.search_max_image_bytes)
@@ -159,18 +202,24 @@ class SearchService:
         filters = request.filters
         weights = request.weights
         names = entity_names(request.query)
+        # Graph and keyword retrieval run on the pool while this thread embeds and searches
+        # the vectors; the lists are then taken in the same order as ever (ties in RRF keep it).
+        later: dict[str, Future[list[Candidate]]] = {}
+        if weights.graph > 0:
+            later["graph"] = self._executor().submit(self.graph().moments, names, filters, pool)
+        if weights.keyword > 0:
+            later["keyword"] = self._executor().submit(self._keyword, request.query, filters, pool)
         lists: dict[str, list[Candidate]] = {}
         vector_hits: dict[str, Fused] = {}
         if weights.vector > 0:
             merged = self._vector(request.query, filters, pool)
             vector_hits = {f.moment.id: f for f in merged}
             lists["vector"] = [replace(f.moment, score=f.score) for f in merged]
-        if weights.graph > 0:
-            lists["graph"] = self.graph().moments(names, filters, pool)
-        if weights.keyword > 0:
-            terms = keywords(request.query)
-            lists["keyword"] = self.index().keyword(terms, pool, milvus_expression(filters))
+        for name, retrieved in later.items():
+            lists[name] = retrieved.result()
         fused = reciprocal_rank_fusion(lists, weights.model_dump(), request.rrf_k)
+        if fused:  # one video's chunks spread out (penalty relative to RRF's scale), copies last
+            fused = demote_duplicates(diversify(fused, HYBRID_SAME_VIDEO_SHARE * fused[0].score))
         answers = [_public(entry, set(names)) for entry in fused[: request.top_k]]
         for answer in answers:  # which vector collections matched, and how closely
             if answer.id in vector_hits:

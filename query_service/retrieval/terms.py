@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from typing import Final
 
 MAX_TERMS: Final = 12
+# Longer runs of letters and digits are no words (a hash, a long number) and are not searched;
+# filters.keyword_expression accepts no longer term.
+MAX_TERM_CHARS: Final = 40
 MAX_NGRAM: Final = 3
 _WORD = re.compile(r"[a-z0-9]+")
 
@@ -134,8 +138,9 @@ STOP_WORDS: Final = frozenset(
         "showing",
     ]
 )
-# Everyday words for what the detector calls by its COCO name: the graph keys entities by
-# those names, so "a man" finds the person entity.
+# Everyday words for what the detector calls by its class name: the graph keys entities by
+# those names, so "a man" finds the person entity. The detector (yolov4-tiny's darknet
+# coco.names) spells some classes the VOC way: aeroplane, sofa, tvmonitor, motorbike.
 SYNONYMS: Final = {
     "people": "person",
     "persons": "person",
@@ -151,9 +156,12 @@ SYNONYMS: Final = {
     "doggy": "dog",
     "puppy": "dog",
     "kitten": "cat",
-    "plane": "airplane",
-    "aeroplane": "airplane",
-    "telly": "tv",
+    "plane": "aeroplane",
+    "airplane": "aeroplane",
+    "couch": "sofa",
+    "tv": "tvmonitor",
+    "telly": "tvmonitor",
+    "motorcycle": "motorbike",
 }
 
 
@@ -176,7 +184,11 @@ def singular(word: str) -> str:
 
 def keywords(query: str) -> list[str]:
     """The content words of the query, each once, at most :data:`MAX_TERMS`."""
-    found = [w for w in words(query) if (w not in STOP_WORDS and len(w) > 1) or w.isdigit()]
+    found = [
+        w
+        for w in words(query)
+        if len(w) <= MAX_TERM_CHARS and ((w not in STOP_WORDS and len(w) > 1) or w.isdigit())
+    ]
     return list(dict.fromkeys(found))[:MAX_TERMS]
 
 
@@ -200,3 +212,29 @@ def entity_names(query: str) -> list[str]:
                 if size == 1:
                     names.extend(SYNONYMS[w] for w in (gram[0], last) if w in SYNONYMS)
     return list(dict.fromkeys(names))[: MAX_TERMS * 3]
+
+
+def word_forms(word: str) -> frozenset[str]:
+    """The word, its singular and the detector's name for it (:data:`SYNONYMS`)."""
+    forms = {word, singular(word)}
+    return frozenset(forms | {SYNONYMS[form] for form in forms if form in SYNONYMS})
+
+
+def term_coverage(terms: Sequence[str], text: str, labels: Sequence[str] = ()) -> float:
+    """The share of the query's terms that the moment's text or labels contain as a whole word,
+    compared by :func:`word_forms` ("bicycles" finds "bicycle", "man" finds "person", but "car"
+    does not find "cartoon")."""
+    if not terms:
+        return 0.0
+    present: set[str] = set()
+    for word in [*words(text), *words(" ".join(labels))]:
+        present |= word_forms(word)
+    return sum(1 for term in terms if word_forms(term) & present) / len(terms)
+
+
+def search_forms(terms: Sequence[str]) -> list[str]:
+    """Each term followed by its other :func:`word_forms`, each once: what a literal search
+    looks for so that "cars" finds "a car" and "man" finds the person label."""
+    return list(
+        dict.fromkeys(f for term in terms for f in (term, *sorted(word_forms(term) - {term})))
+    )

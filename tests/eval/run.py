@@ -1,6 +1,11 @@
 """Retrieval quality on the visible evaluation set: Recall@1, Recall@5 and MRR.
 
-    uv run python -m tests.eval.run [--only N] [--endpoint search --endpoint hybrid]
+    uv run python -m tests.eval.run [--only N] [--split tuning|heldout]
+                                    [--endpoint search --endpoint hybrid]
+
+Queries carry an optional ``split``: without one a query is in the tuning split (the set the
+ranking was analysed and tuned on); ``heldout`` queries were written apart and only measured,
+to show that a change generalises. The summary has a row per endpoint and split.
 
 Ingests through the running stack (``vip upload``'s path: a VideoUploaded event) whatever of
 the corpus is not indexed yet, then asks each endpoint every query, searching only the
@@ -28,6 +33,8 @@ MEDIA = Path(os.environ.get("VIP_MEDIA_DIR", REPO_ROOT.parent / "shared" / "medi
 ENDPOINTS = {"search": "/v1/search", "hybrid": "/v1/search/hybrid"}
 INGEST_DEADLINE_S = 600.0
 TOP_K = 5
+TUNING = "tuning"
+SPLITS = (TUNING, "heldout")
 
 
 @dataclass(frozen=True)
@@ -48,8 +55,14 @@ class Scores:
         return mean_reciprocal_rank(self.ranks)
 
 
-def load_set(only: int | None = None) -> dict[str, Any]:
+def split_of(item: dict[str, Any]) -> str:
+    return str(item.get("split", TUNING))
+
+
+def load_set(only: int | None = None, split: str | None = None) -> dict[str, Any]:
     spec: dict[str, Any] = json.loads(EVAL_SET.read_text())
+    if split is not None:
+        spec["queries"] = [q for q in spec["queries"] if split_of(q) == split]
     if only is not None:
         spec["queries"] = spec["queries"][:only]
         needed = {q["video"] for q in spec["queries"]}
@@ -115,9 +128,25 @@ def evaluate(
     return Scores(endpoint, tuple(ranks)), lines
 
 
-def run(only: int | None = None, endpoints: tuple[str, ...] = tuple(ENDPOINTS)) -> list[Scores]:
+def by_split(spec: dict[str, Any], scores: Scores) -> dict[str, Scores]:
+    """The endpoint's scores over all queries and over each split present."""
+    parts = {"all": scores}
+    for split in SPLITS:
+        ranks = [
+            r for q, r in zip(spec["queries"], scores.ranks, strict=True) if split_of(q) == split
+        ]
+        if ranks and len(ranks) < len(scores.ranks):
+            parts[split] = Scores(scores.endpoint, tuple(ranks))
+    return parts
+
+
+def run(
+    only: int | None = None,
+    endpoints: tuple[str, ...] = tuple(ENDPOINTS),
+    split: str | None = None,
+) -> list[Scores]:
     settings = load_settings()
-    spec = load_set(only)
+    spec = load_set(only, split)
     with httpx.Client(base_url=settings.api_url, timeout=60) as client:
         ids = ingest(client, settings, spec["corpus"])
         results = []
@@ -127,18 +156,22 @@ def run(only: int | None = None, endpoints: tuple[str, ...] = tuple(ENDPOINTS)) 
             print("\n".join(lines))
             results.append(scores)
     print(f"\n{len(spec['queries'])} queries over {len(spec['corpus'])} videos, top {TOP_K}")
-    print(f"{'endpoint':<10} {'R@1':>6} {'R@5':>6} {'MRR':>6}")
-    for s in results:
-        print(f"{s.endpoint:<10} {s.r1:6.3f} {s.r5:6.3f} {s.mrr:6.3f}")
+    print(f"{'endpoint':<10} {'split':<8} {'n':>3} {'R@1':>6} {'R@5':>6} {'MRR':>6}")
+    for scores in results:
+        for name, s in by_split(spec, scores).items():
+            print(
+                f"{s.endpoint:<10} {name:<8} {len(s.ranks):>3} {s.r1:6.3f} {s.r5:6.3f} {s.mrr:6.3f}"
+            )
     return results
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--only", type=int, help="the first N queries only")
+    parser.add_argument("--split", choices=SPLITS, help="one split only (default: all)")
     parser.add_argument("--endpoint", action="append", choices=sorted(ENDPOINTS))
     args = parser.parse_args()
-    run(args.only, tuple(args.endpoint or ENDPOINTS))
+    run(args.only, tuple(args.endpoint or ENDPOINTS), args.split)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.eval.metrics import first_relevant, mean_reciprocal_rank, recall_at
+from tests.eval.run import Scores, by_split, load_set, split_of
 
 
 def test_recall_and_mrr_count_the_first_relevant_rank():
@@ -27,6 +28,26 @@ def test_metrics_of_no_queries_are_zero_and_k_must_be_positive():
     assert recall_at([], 5) == 0.0 and mean_reciprocal_rank([]) == 0.0
     with pytest.raises(ValueError, match="k must be at least 1, got 0"):
         recall_at([1], 0)
+
+
+def test_queries_without_a_split_are_tuning_and_each_split_is_scored_apart():
+    spec = {"queries": [{"query": "a"}, {"query": "b", "split": "heldout"}, {"query": "c"}]}
+
+    parts = by_split(spec, Scores("search", (1, None, 2)))
+
+    assert [split_of(q) for q in spec["queries"]] == ["tuning", "heldout", "tuning"]
+    assert {name: s.ranks for name, s in parts.items()} == {
+        "all": (1, None, 2),
+        "tuning": (1, 2),
+        "heldout": (None,),
+    }
+
+
+def test_the_eval_set_has_a_held_out_split_written_apart():
+    tuning, heldout = load_set(split="tuning"), load_set(split="heldout")
+
+    assert len(tuning["queries"]) == 22 and len(heldout["queries"]) >= 30
+    assert all(q["video"] in heldout["corpus"] for q in heldout["queries"])
 
 
 @pytest.mark.stack
