@@ -2,9 +2,10 @@
 # Validate compose/docker-compose.yml without a Docker engine (compose evaluates it client-side):
 #   1. it renders with compose/.env.example;
 #   2. it refuses to render when the required secrets are missing;
-#   3. the rendered model keeps the security bar: only the API publishes a port, on loopback;
-#      every dependency is awaited healthy (or, for the one-off `init`, to exit 0); every build
-#      names a Dockerfile that exists; Triton reserves a GPU.
+#   3. the rendered model keeps the security bar: only the API and Grafana publish a port, on
+#      loopback; every dependency is awaited healthy (or, for the one-off `init`, to exit 0);
+#      every build names a Dockerfile that exists; every bind-mounted file or folder exists;
+#      Triton reserves a GPU; Prometheus scrapes services of the model.
 #
 # Usage: compose/check.sh            (exit 0: valid; 1: invalid; 127: no compose v2 CLI)
 # COMPOSE="docker-compose" compose/check.sh   to choose the CLI.
@@ -16,7 +17,8 @@ example="$here/.env.example"
 
 # The variables docker-compose.yml reads: cleared so the caller's shell cannot mask a problem.
 vars=(NEO4J_PASSWORD MINIO_ROOT_USER MINIO_ROOT_PASSWORD VIP_API_KEY API_BIND API_PUBLISH_PORT
-      KAFKA_HEAP NEO4J_HEAP NEO4J_PAGECACHE TRITON_IMAGE KAFKA_CLUSTER_ID)
+      KAFKA_HEAP NEO4J_HEAP NEO4J_PAGECACHE TRITON_IMAGE KAFKA_CLUSTER_ID GRAFANA_ADMIN_PASSWORD
+      GRAFANA_PUBLISH_PORT PROMETHEUS_RETENTION)
 unset "${vars[@]}"
 
 if [[ -n "${COMPOSE:-}" ]]; then
@@ -62,7 +64,7 @@ else
 fi
 
 # 2. Each required secret, when missing, stops the render.
-for secret in NEO4J_PASSWORD MINIO_ROOT_USER MINIO_ROOT_PASSWORD VIP_API_KEY; do
+for secret in NEO4J_PASSWORD MINIO_ROOT_USER MINIO_ROOT_PASSWORD VIP_API_KEY GRAFANA_ADMIN_PASSWORD; do
     stripped="$(mktemp)"
     grep -v "^${secret}=" "$example" > "$stripped"
     if "${compose[@]}" -f "$file" --env-file "$stripped" config --quiet > /dev/null 2>&1; then
@@ -75,21 +77,26 @@ for secret in NEO4J_PASSWORD MINIO_ROOT_USER MINIO_ROOT_PASSWORD VIP_API_KEY; do
 done
 
 # 3. Policy on the rendered model.
-if python3 - "$rendered" <<'EOF'
+if python3 - "$rendered" "$here/prometheus/prometheus.yml" <<'EOF'
 import json
 import os
+import re
 import sys
 
 model = json.load(open(sys.argv[1]))
 services = model["services"]
 problems = []
+PUBLISHED = {"api", "grafana"}
 
 for name, service in services.items():
     for port in service.get("ports", []):
-        if name != "api":
-            problems.append(f"{name} publishes port {port.get('target')}; only api may")
+        if name not in PUBLISHED:
+            problems.append(f"{name} publishes port {port.get('target')}; only {sorted(PUBLISHED)} may")
         elif port.get("host_ip") != "127.0.0.1":
-            problems.append(f"api publishes on {port.get('host_ip') or 'all interfaces'}, not 127.0.0.1")
+            problems.append(f"{name} publishes on {port.get('host_ip') or 'all interfaces'}, not 127.0.0.1")
+    for volume in service.get("volumes", []):
+        if volume.get("type") == "bind" and not os.path.exists(volume["source"]):
+            problems.append(f"{name} mounts missing {volume['source']}")
     for dependency, rule in (service.get("depends_on") or {}).items():
         if dependency not in services:
             problems.append(f"{name} depends on unknown service {dependency}")
@@ -119,12 +126,21 @@ gpu = services.get("triton", {}).get("deploy", {}).get("resources", {}).get("res
 if not any("gpu" in device.get("capabilities", []) for device in gpu.get("devices", [])):
     problems.append("triton reserves no GPU")
 
+# Every Prometheus target is a service of the model (host:port, the port being the service's).
+with open(sys.argv[2]) as config:
+    targets = re.findall(r'"([a-z0-9_-]+):(\d+)"', config.read())
+for host, port in targets:
+    if host != "localhost" and host not in services:
+        problems.append(f"prometheus scrapes {host}:{port}, which is no service")
+if not {"api", "worker"} <= {host for host, _ in targets}:
+    problems.append("prometheus does not scrape both the api and the worker")
+
 for problem in problems:
     print(f"FAIL {problem}", file=sys.stderr)
 sys.exit(1 if problems else 0)
 EOF
 then
-    echo "ok   ports, health dependencies, Dockerfiles and GPU reservation"
+    echo "ok   ports, health dependencies, Dockerfiles, mounts, GPU and scrape targets"
 else
     fail=1
 fi

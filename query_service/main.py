@@ -11,14 +11,17 @@ from fastapi.responses import JSONResponse
 
 from agents.shared.errors import InferenceError
 from agents.wiring import Dependencies
-from query_service import security
+from query_service import metrics, security
 from query_service.answer.service import AnswerService
+from query_service.cache import CachedAnswers
 from query_service.chat.neighbours import Neighbours
 from query_service.chat.service import ChatService
 from query_service.chat.sessions import SessionStore
 from query_service.events import build_tracking
+from query_service.jobs import start_jobs_view
+from query_service.lag_sampler import LagSampler
 from query_service.retrieval.service import SearchService
-from query_service.routers import answer, chat, graph, health, search, stats, videos
+from query_service.routers import answer, chat, graph, health, jobs, lag, search, stats, videos
 from vip.settings import Settings
 
 
@@ -32,10 +35,17 @@ def create_app(settings: Settings) -> FastAPI:
         # The query cache and its change feed (embeddings, graph.updates): docs/query_events.md
         app.state.tracking = build_tracking(settings)
         app.state.tracking.start()
+        app.state.jobs = start_jobs_view(settings)
+        # Consumer lag for GET /v1/lag and the vip_consumer_* gauges (docs/operations.md).
+        app.state.lag = LagSampler.from_settings(settings) if settings.lag_sampler_enabled else None
+        if app.state.lag is not None:
+            app.state.lag.start()
         app.state.search = SearchService(settings, stores)
-        app.state.answers = AnswerService(app.state.search, stores)
+        answers = AnswerService(app.state.search, stores)
+        # /v1/answer through the cache; chat turns depend on their session, so not cached.
+        app.state.answers = CachedAnswers(answers, app.state.tracking.cache)
         app.state.chat = ChatService(
-            app.state.answers,
+            answers,
             Neighbours(stores.graph().driver),
             SessionStore(
                 settings.chat_max_sessions, settings.chat_session_ttl_s, settings.chat_history_turns
@@ -45,6 +55,9 @@ def create_app(settings: Settings) -> FastAPI:
             yield
         finally:
             await asyncio.to_thread(app.state.tracking.stop)
+            await asyncio.to_thread(app.state.jobs.close)
+            if app.state.lag is not None:
+                await asyncio.to_thread(app.state.lag.stop)
             app.state.search.close()
             app.state.stores.close()
 
@@ -55,6 +68,7 @@ def create_app(settings: Settings) -> FastAPI:
         dependencies=[security.CheckApiKey],
     )
     security.install(app, settings)
+    metrics.install(app)
 
     @app.exception_handler(InferenceError)
     async def inference_unavailable(request: Request, exc: InferenceError) -> JSONResponse:
@@ -67,5 +81,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(answer.router)
     app.include_router(chat.router)
     app.include_router(stats.router)
+    app.include_router(jobs.router)
+    app.include_router(lag.router)
     app.include_router(videos.keyframes)
     return app

@@ -9,7 +9,27 @@ import faust
 from streams import topics
 from vip.settings import Settings
 
-APP_ID = "vip"
+# Each stage runs in its own Faust app, so each has its own consumer group: a stopped or lagging
+# stage shows up as its own group in `vip lag`, and one stage's rebalances do not pause the others.
+APP_ID_PREFIX = "vip"
+# The stages a worker can run (agents.worker.STAGES registers them; a unit test keeps the two
+# in step): named here so the supervisor and the stack know them without loading the agents.
+WORKER_STAGES: tuple[str, ...] = ("chunking", "analysis", "embedding", "graph", "jobs")
+# The pipeline topics each stage's main agent consumes (its retry levels come on top): what "the
+# stage has caught up" is measured on. The jobs stage follows every record and is left out.
+STAGE_INPUTS: dict[str, tuple[str, ...]] = {
+    "chunking": (topics.VIDEOS_UPLOADED,),
+    "analysis": (topics.CHUNKS,),
+    "embedding": (topics.ANALYSES,),
+    "graph": (topics.EMBEDDINGS, topics.GRAPH_UPDATES),
+}
+
+
+def app_id_for(stage: str) -> str:
+    """The Faust app id, hence the consumer group, of the worker that runs ``stage``: the one
+    place a stage's name becomes its group (``vip-analysis``). A process given several stages
+    runs them in one app, named after them all (``vip-analysis-embedding``)."""
+    return f"{APP_ID_PREFIX}-{stage}"
 
 
 @dataclass(frozen=True)
@@ -39,7 +59,12 @@ def _raw_topic(app: faust.App, name: str) -> faust.TopicT:
     )
 
 
-def create_app(settings: Settings, app_id: str = APP_ID) -> faust.App:
+def retry_topics(app: faust.App, topic: str, levels: int) -> tuple[faust.TopicT, ...]:
+    """Handles for ``topic``'s retry levels 1..``levels``; values are ``RetryScheduled``."""
+    return tuple(_raw_topic(app, name) for name in topics.retry_topics(topic, levels))
+
+
+def create_app(settings: Settings, app_id: str) -> faust.App:
     return faust.App(
         app_id,
         broker=f"kafka://{settings.kafka_bootstrap}",
@@ -56,6 +81,9 @@ def create_app(settings: Settings, app_id: str = APP_ID) -> faust.App:
         broker_rebalance_timeout=10.0,
         web_enabled=False,
         producer_acks=-1,
+        # Faust's local data (none with memory stores, but it makes the folders) goes with the
+        # rest of the runtime state, not into the working directory.
+        datadir=str(settings.state_dir / "faust" / "{conf.name}"),
     )
 
 

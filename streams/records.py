@@ -7,6 +7,7 @@ Records carry references to media (paths, blob URIs), never pixels.
 
 from __future__ import annotations
 
+import base64
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, TypeVar
@@ -229,8 +230,80 @@ class GraphUpdated(Event):
     edges: tuple[EdgeDelta, ...] = ()
 
 
-class DeadLettered(Event):
+class FailedDelivery(Event):
+    """What a failed event carries to a retry or dead-letter topic: why it failed, how many
+    tries it had, where it came from, and its original bytes."""
+
+    stage: str
+    reason: str
+    error_type: str = Field(description="module-qualified class of the exception")
+    attempts: int = Field(ge=1, description="tries made so far, the first included")
+    original_topic: str
+    original_partition: int | None = None
+    original_offset: int | None = None
+    original_key: str | None = None
+    payload: str = Field(description="The original value: UTF-8 text, or base64 when not UTF-8")
+    payload_encoding: Literal["utf-8", "base64"] = "utf-8"
+    # The first failure of an event that was retried before it got here; None otherwise.
+    first_failed_at: datetime | None = None
+    first_reason: str | None = None
+
+    def original_value(self) -> bytes:
+        if self.payload_encoding == "base64":
+            return base64.b64decode(self.payload)
+        return self.payload.encode("utf-8")
+
+
+def payload_fields(value: bytes | None) -> dict[str, str]:
+    """``payload`` and ``payload_encoding`` for a :class:`FailedDelivery` of ``value``."""
+    raw = value or b""
+    try:
+        return {"payload": raw.decode("utf-8"), "payload_encoding": "utf-8"}
+    except UnicodeDecodeError:
+        return {"payload": base64.b64encode(raw).decode("ascii"), "payload_encoding": "base64"}
+
+
+class DeadLettered(FailedDelivery):
     type: Literal["DeadLettered"] = "DeadLettered"
+
+
+class RetryScheduled(FailedDelivery):
+    """An event that failed for a reason a retry may cure, waiting on a retry topic."""
+
+    type: Literal["RetryScheduled"] = "RetryScheduled"
+    not_before: datetime
+
+
+class DeadLetterReplayed(Event):
+    """`vip dlq replay` sent a dead letter's original event back to its topic."""
+
+    type: Literal["DeadLetterReplayed"] = "DeadLetterReplayed"
+    letter_id: str = Field(description="event_id of the DeadLettered record")
+    dead_letter_topic: str
+    dead_letter_partition: int
+    dead_letter_offset: int
+    replayed_to: str
+
+
+JobStatus = Literal["queued", "processing", "completed", "failed"]
+
+
+class StageProgress(BaseModel):
+    """Which chunks one stage has published output for, and when (Kafka message timestamps)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    chunks: tuple[int, ...] = Field(default=(), description="chunk indexes, sorted, no repeats")
+    first_at: datetime | None = None
+    last_at: datetime | None = None
+
+
+class JobDeadLetter(BaseModel):
+    """A dead letter of one upload, as its job shows it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    letter_id: str = Field(description="event_id of the DeadLettered record")
     stage: str
     reason: str
     error_type: str
@@ -238,8 +311,47 @@ class DeadLettered(Event):
     original_topic: str
     original_partition: int | None = None
     original_offset: int | None = None
-    original_key: str | None = None
-    payload: str = Field(description="The original value, decoded as UTF-8 with replacement")
+    original_event_id: str | None = None
+    chunk_index: int | None = Field(default=None, ge=0)
+    at: datetime
+    # When `vip dlq replay` sent it back, or its original event was seen again after it.
+    replayed_at: datetime | None = None
+
+
+class UploadProgress(BaseModel):
+    """One upload of a video (one VideoUploaded event_id) and how far the pipeline took it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    upload_id: str | None = None
+    source: str | None = None
+    providers: tuple[str, ...] = ()
+    size_bytes: int | None = None
+    uploaded_at: datetime | None = Field(default=None, description="its VideoUploaded's time")
+    started_at: datetime | None = Field(default=None, description="its earliest event's time")
+    updated_at: datetime | None = None
+    chunks_planned: int | None = Field(default=None, description="None until a chunk says")
+    video_duration: float | None = None
+    stages: dict[str, StageProgress] = Field(default_factory=dict)
+    cache_hits: tuple[int, ...] = ()
+    dead_letters: tuple[JobDeadLetter, ...] = ()
+
+
+class JobState(Event):
+    """The latest state of a video's job, materialised from the pipeline's topics and their
+    dead letters by the jobs stage (agents/jobs); the compacted ``jobs`` topic keeps one per
+    video."""
+
+    type: Literal["JobState"] = "JobState"
+    status: JobStatus = "queued"
+    error: str | None = None
+    failed_stage: str | None = None
+    finished_at: datetime | None = None
+    upload: UploadProgress = Field(default_factory=UploadProgress)
+    # Other uploads of the same video whose order against ``upload`` is not settled yet
+    # (their events arrived before their VideoUploaded), and uploads known to be older.
+    other_uploads: tuple[UploadProgress, ...] = ()
+    superseded_uploads: tuple[str, ...] = ()
 
 
 E = TypeVar("E", bound=Event)

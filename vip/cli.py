@@ -7,10 +7,11 @@ import logging
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
+from vip import lag_cli, worker_cli
 from vip.settings import Settings, load_settings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Video Intelligence Platform")
@@ -23,6 +24,7 @@ graph_app = typer.Typer(
     no_args_is_help=True, help="The knowledge graph: a materialised view of graph.updates"
 )
 app.add_typer(graph_app, name="graph")
+app.command("lag")(lag_cli.lag)
 
 
 def _settings() -> Settings:
@@ -121,6 +123,10 @@ def upload(
     source: Annotated[str, typer.Argument(help="A local video path or s3://bucket/key")],
     provider: Annotated[str, typer.Option(help="Comma-separated providers")] = "local",
     chunk_seconds: Annotated[float | None, typer.Option(min=0.5)] = None,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Follow the job to its end; exit 1 if it failed")
+    ] = False,
+    timeout: Annotated[float, typer.Option(min=1, help="Seconds --wait waits at most")] = 1800.0,
 ) -> None:
     """Validate a video and publish a VideoUploaded event; prints the video id."""
     from vip.upload import UploadError, build_event, publish
@@ -134,23 +140,66 @@ def upload(
     except UploadError as exc:
         _fail(str(exc))
     typer.echo(event.video_id)
+    if wait:
+        from vip.status import StatusError, wait_for_upload
+
+        try:
+            code = wait_for_upload(settings, event.video_id, event.event_id, timeout)
+        except StatusError as exc:
+            _fail(str(exc), 2)
+        raise typer.Exit(code)
 
 
 @app.command()
-def worker(
-    stage: Annotated[list[str] | None, typer.Option(help="Stages to run (default: all)")] = None,
+def status(
+    video_id: Annotated[str | None, typer.Argument(help="A video id (default: every job)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of bars")] = False,
+    watch: Annotated[
+        bool, typer.Option("--watch", help="Live until the job ends (the list: until Ctrl-C)")
+    ] = False,
+    status_filter: Annotated[
+        str | None, typer.Option("--status", help="queued, processing, completed or failed")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=200)] = 50,
+    timeout: Annotated[float, typer.Option(min=1, help="Seconds --watch waits at most")] = 1800.0,
 ) -> None:
-    """Run the Faust worker with the ingestion agents."""
-    from agents.worker import STAGES, build_worker_app
+    """Jobs from GET /v1/jobs: per-stage progress of one video, or the list of jobs."""
+    from vip.status import StatusError, show_status
 
-    unknown = set(stage or []) - set(STAGES)
-    if unknown:
-        _fail(f"unknown stage(s) {sorted(unknown)}; known: {', '.join(STAGES)}")
-    from faust import Worker
+    try:
+        code = show_status(_settings(), video_id, as_json, watch, status_filter, limit, timeout)
+    except StatusError as exc:
+        _fail(str(exc), 2)
+    raise typer.Exit(code)
 
-    faust_app = build_worker_app(_settings(), stage)
-    # Worker installs SIGTERM/SIGINT handlers: in-flight events finish and offsets are committed.
-    Worker(faust_app, loglevel="INFO").execute_from_commandline()
+
+@app.command()
+def batch(
+    target: Annotated[
+        str, typer.Argument(help="A directory, a manifest .csv or s3://bucket/prefix")
+    ],
+    concurrency: Annotated[int, typer.Option(min=1, max=64, help="Uploads at once")] = 4,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="An upload ends when its job does (bounds the jobs)")
+    ] = False,
+    provider: Annotated[str | None, typer.Option(help="Comma-separated providers")] = None,
+    chunk_seconds: Annotated[float | None, typer.Option(min=0.5)] = None,
+    timeout: Annotated[float, typer.Option(min=1, help="Seconds to wait for each job")] = 1800.0,
+) -> None:
+    """Upload many videos with a concurrency limit; a summary at the end (exit 1 if any failed)."""
+    from vip.batch import BatchError, batch_command
+
+    providers = tuple(p.strip() for p in provider.split(",") if p.strip()) if provider else None
+    try:
+        code = batch_command(
+            _settings(), target, concurrency, wait, providers, chunk_seconds, timeout
+        )
+    except BatchError as exc:
+        _fail(str(exc), 2)
+    raise typer.Exit(code)
+
+
+app.command("worker")(worker_cli.worker)
 
 
 @app.command()
@@ -248,6 +297,75 @@ def graph_replay(
         f"applied {result.applied} deltas (skipped {result.skipped}); nodes {shot.nodes}  "
         f"relationships {shot.edges}  checksum {shot.checksum}"
     )
+
+
+dlq_app = typer.Typer(
+    no_args_is_help=True,
+    help="Dead letters (<topic>.dlq): list them, and replay them once the cause is fixed.",
+)
+app.add_typer(dlq_app, name="dlq")
+DlqStage = Annotated[
+    str | None, typer.Option(help="Only this stage's letters (chunking, analysis, embedding, …)")
+]
+DlqSince = Annotated[
+    str | None, typer.Option(help="Only letters since an ISO time or a duration ago (2h, 3d)")
+]
+DlqVideo = Annotated[str | None, typer.Option(help="Only this video's letters")]
+
+
+def _dead_letters(stage: str | None, since: str | None, video: str | None) -> list[Any]:
+    from datetime import UTC, datetime
+
+    from vip.dlq import DlqError, parse_since, read_letters, select
+
+    try:
+        cutoff = parse_since(since, datetime.now(UTC)) if since else None
+        found = read_letters(_settings())
+    except (ValueError, DlqError) as exc:
+        _fail(str(exc))
+    if found.unreadable:
+        typer.secho(f"skipped {found.unreadable} unreadable message(s)", err=True)
+    return select(found.letters, stage=stage, since=cutoff, video=video)
+
+
+@dlq_app.command("list")
+def dlq_list(
+    stage: DlqStage = None,
+    since: DlqSince = None,
+    video: DlqVideo = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Every dead letter: time, stage, video, tries, original offset, error and reason."""
+    from vip.dlq import format_table
+
+    letters = _dead_letters(stage, since, video)
+    if as_json:
+        typer.echo(json.dumps([letter.as_json() for letter in letters], indent=2))
+    else:
+        typer.echo(format_table(letters))
+
+
+@dlq_app.command("replay")
+def dlq_replay(
+    stage: DlqStage = None,
+    since: DlqSince = None,
+    video: DlqVideo = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be sent")] = False,
+) -> None:
+    """Send letters' original events back to their topics (each letter once)."""
+    from vip.dlq import DlqError, format_table, replay
+
+    chosen = [letter for letter in _dead_letters(stage, since, video) if not letter.replayed]
+    if dry_run:
+        typer.echo(format_table(chosen))
+        typer.echo(f"would replay {len(chosen)} letter(s)")
+        return
+    try:
+        sent = replay(_settings(), chosen)
+    except DlqError as exc:
+        _fail(str(exc))
+    typer.echo(format_table(sent))
+    typer.echo(f"replayed {len(sent)} letter(s)")
 
 
 def main() -> None:

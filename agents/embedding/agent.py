@@ -6,6 +6,7 @@ import asyncio
 
 import faust
 
+from agents.shared.stage import with_retries
 from agents.wiring import Dependencies
 from streams import topics
 from streams.app import PipelineTopics
@@ -21,6 +22,8 @@ def register(app: faust.App, pipeline: PipelineTopics, deps: Dependencies) -> No
         analysis = decode(value, ChunkAnalysed)
         moment = await asyncio.to_thread(deps.embedder().embed, analysis)
         await pipeline.embeddings.send(key=moment.video_id.encode(), value=encode(moment))
+
+    stage = with_retries(stage, app, deps.settings, handle)
 
     @app.agent(pipeline.analyses, name="vip.embedding")
     async def embed_moments(stream: faust.StreamT) -> None:

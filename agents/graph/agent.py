@@ -8,6 +8,7 @@ import faust
 
 from agents.graph.core import moment_delta, nearest_elsewhere
 from agents.graph.knowledge import entity_names
+from agents.shared.stage import with_retries
 from agents.wiring import Dependencies
 from streams import topics
 from streams.app import PipelineTopics
@@ -49,6 +50,9 @@ def register(app: faust.App, pipeline: PipelineTopics, deps: Dependencies) -> No
     async def apply(key: bytes | None, value: bytes | None) -> None:
         update = decode(value, GraphUpdated)
         await asyncio.to_thread(deps.graph().apply, update)
+
+    stage = with_retries(stage, app, deps.settings, to_delta)
+    sink = with_retries(sink, app, deps.settings, apply)
 
     @app.agent(pipeline.embeddings, name="vip.graph")
     async def graph_moments(stream: faust.StreamT) -> None:

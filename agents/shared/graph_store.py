@@ -17,6 +17,7 @@ import orjson
 from neo4j import Driver, GraphDatabase, ManagedTransaction
 
 from agents.graph.tracks import MAX_GAP_S, MIN_IOU
+from agents.shared.metrics import timed
 from streams.records import GraphUpdated
 
 _LABEL = re.compile(r"^[A-Z][A-Za-z0-9_]{0,63}$")
@@ -128,6 +129,7 @@ class Neo4jGraph:
                 "`vector.similarity_function`: 'cosine'}}"
             ).consume()
 
+    @timed("neo4j", "apply")
     def apply(self, update: GraphUpdated) -> None:
         nodes: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for node in update.nodes:
@@ -168,6 +170,7 @@ class Neo4jGraph:
         with self._driver.session() as session:
             session.execute_write(write)
 
+    @timed("neo4j", "list_videos")
     def list_videos(self, skip: int, limit: int) -> tuple[list[dict[str, Any]], int]:
         with self._driver.session() as session:
             total = session.run("MATCH (v:Video) RETURN count(v) AS n").single(strict=True)["n"]
@@ -179,6 +182,7 @@ class Neo4jGraph:
             )
             return [dict(row["v"]) for row in rows], int(total)
 
+    @timed("neo4j", "get_video")
     def get_video(self, video_id: str) -> VideoRecord | None:
         with self._driver.session() as session:
             row = session.run(
@@ -194,6 +198,7 @@ class Neo4jGraph:
                 video_id=video_id, props=dict(row["v"]), chunks=[dict(c) for c in row["chunks"]]
             )
 
+    @timed("neo4j", "counts")
     def counts(self, video_id: str) -> dict[str, int]:
         with self._driver.session() as session:
             row = session.run(
@@ -205,6 +210,7 @@ class Neo4jGraph:
             ).single(strict=True)
             return {"chunks": int(row["chunks"]), "next": int(row["next"])}
 
+    @timed("neo4j", "canonical_of")
     def canonical_of(self, keys: Sequence[str]) -> dict[str, str]:
         """Entity keys already in the graph (as entities or as aliases) -> canonical key."""
         records, _, _ = self._driver.execute_query(
@@ -218,6 +224,7 @@ class Neo4jGraph:
         )
         return {r["k"]: r["canonical"] for r in records}
 
+    @timed("neo4j", "nearest")
     def nearest(self, vector: Sequence[float], kinds: Sequence[str]) -> tuple[str, float] | None:
         """The entity of these kinds whose name embedding is most similar (cosine)."""
         records, _, _ = self._driver.execute_query(

@@ -21,6 +21,8 @@ from typing import Any, Final, Literal, TypeVar, get_args
 
 from pymilvus import DataType, MilvusClient, MilvusException
 
+from agents.shared.metrics import timed
+
 T = TypeVar("T")
 
 Kind = Literal["text", "visual", "multimodal"]
@@ -218,6 +220,7 @@ class MilvusMoments:
     def _loaded(self, call: Callable[[], T]) -> T:
         return loaded(self._client, self.collection, call)
 
+    @timed("milvus", "upsert")
     def upsert(self, rows: Sequence[MomentRow]) -> None:
         for row in rows:
             if row.kind != self.kind or len(row.vector) != self.dim:
@@ -228,6 +231,7 @@ class MilvusMoments:
         if rows:
             self._client.upsert(self.collection, [row.as_dict() for row in rows])
 
+    @timed("milvus", "count")
     def count(self, video_id: str | None = None) -> int:
         expr = f"video_id == {id_literal(video_id)}" if video_id else 'id != ""'
         rows = self._loaded(
@@ -235,6 +239,7 @@ class MilvusMoments:
         )
         return len(rows)
 
+    @timed("milvus", "ids")
     def ids(self, video_id: str) -> list[str]:
         expr = f"video_id == {id_literal(video_id)}"
         rows = self._loaded(
@@ -242,9 +247,11 @@ class MilvusMoments:
         )
         return sorted(str(row["id"]) for row in rows)
 
+    @timed("milvus", "delete")
     def delete_video(self, video_id: str) -> None:
         self._client.delete(self.collection, filter=f"video_id == {id_literal(video_id)}")
 
+    @timed("milvus", "search")
     def search(
         self, vector: Sequence[float], top_k: int, video_ids: Sequence[str] | None = None
     ) -> list[MomentHit]:

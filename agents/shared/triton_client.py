@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -21,6 +22,7 @@ import tritonclient.http as triton_http
 from tritonclient.utils import InferenceServerException
 
 from agents.shared.errors import InferenceError, InferenceRejected, InferenceUnavailable
+from agents.shared.metrics import dependency_call
 
 __all__ = [
     "DETECTION_MODEL",
@@ -40,6 +42,10 @@ _POLL_INTERVAL_S: Final = 0.25
 _REJECTED_STATUSES: Final = frozenset({"400", "404", "413", "422"})
 _UNAVAILABLE_STATUSES: Final = frozenset({"429", "502", "503", "504"})
 _UNAVAILABLE_HINTS: Final = ("unknown model", "not ready", "unavailable", "no available versions")
+# Texts whose embeddings a client keeps (about 1.5 KB each): the query service embeds the same
+# texts again and again (a query for search, hybrid and then its answer; the sentences of
+# moments that many questions retrieve), and one model gives one text one vector.
+EMBEDDING_CACHE_SIZE: Final = 4096
 
 _T = TypeVar("_T")
 
@@ -78,6 +84,7 @@ class TritonClient:
             network_timeout=inference_timeout_s,
         )
         self._configs: dict[str, dict[str, Any]] = {}
+        self._embedded: OrderedDict[str, np.ndarray] = OrderedDict()  # least recent first
 
     # Lifecycle ------------------------------------------------------------------------------
     def __enter__(self) -> Self:
@@ -218,16 +225,35 @@ class TritonClient:
         }
 
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
-        """L2-normalised sentence embeddings, one float32 row per text (n x 384)."""
+        """L2-normalised sentence embeddings, one float32 row per text (n x 384). Texts this
+        client embedded lately come from its cache (:data:`EMBEDDING_CACHE_SIZE` texts, least
+        recently used dropped first); only the others go to Triton, each once."""
+        found = {text: self._embedded[text] for text in texts if text in self._embedded}
+        missing = [text for text in dict.fromkeys(texts) if text not in found]
+        if missing:
+            fresh = self._embed(missing)
+            for text, row in zip(missing, fresh, strict=True):
+                kept = row.copy()
+                kept.setflags(write=False)  # shared by every later answer for this text
+                found[text] = kept
+        for text in found:
+            self._embedded[text] = found[text]
+            self._embedded.move_to_end(text)
+        while len(self._embedded) > EMBEDDING_CACHE_SIZE:
+            self._embedded.popitem(last=False)
+        if not texts:
+            dims = self.model_config(EMBEDDING_MODEL)["output"][0]["dims"]
+            return np.zeros((0, int(dims[-1])), dtype=np.float32)
+        return np.stack([found[text] for text in texts])
+
+    def _embed(self, texts: Sequence[str]) -> np.ndarray:
+        """``texts`` (at least one) through the model, in batches of its max_batch_size."""
         rows: list[np.ndarray] = []
         for batch in _batches(texts, self.max_batch_size(EMBEDDING_MODEL)):
             encoded = [text.encode("utf-8") for text in batch]
             text_input = triton_http.InferInput("TEXT", [len(batch), 1], "BYTES")
             text_input.set_data_from_numpy(np.array(encoded, dtype=np.object_).reshape(-1, 1))
             rows.append(self._infer(EMBEDDING_MODEL, [text_input], "EMBEDDING"))
-        if not rows:
-            dims = self.model_config(EMBEDDING_MODEL)["output"][0]["dims"]
-            return np.zeros((0, int(dims[-1])), dtype=np.float32)
         return np.concatenate(rows).astype(np.float32, copy=False)
 
     def image_features(self, images: Sequence[bytes]) -> np.ndarray:
@@ -266,7 +292,8 @@ class TritonClient:
 
     def _call(self, model: str, call: Callable[[], _T]) -> _T:
         try:
-            return call()
+            with dependency_call("triton", model):
+                return call()
         except InferenceServerException as error:
             raise _classify(model, error) from error
         except OSError as error:  # refused, reset, timed out

@@ -18,8 +18,6 @@ from agents.graph.resolution import EntityResolver
 from agents.shared.graph_store import Neo4jGraph
 from agents.shared.milvus_store import GRPC_OPTIONS, id_literal
 from agents.shared.triton_client import TritonClient
-from streams import topics
-from streams.app import APP_ID
 from streams.records import GraphUpdated, NodeDelta
 from tests.integration.conftest import poll
 from tests.integration.media_copies import unique_copy
@@ -27,9 +25,9 @@ from tests.integration.services import started
 from tests.ports import free_port
 from vip.demo import wait_for_video
 from vip.graph_replay import replay_graph_updates
-from vip.lag import caught_up as lag_caught_up
 from vip.settings import Settings
 from vip.stack.neo4j import Neo4jService
+from vip.stage_lag import pipeline_caught_up
 from vip.upload import build_event, publish
 
 pytestmark = pytest.mark.stack
@@ -53,7 +51,7 @@ def ingest(settings: Settings, path: Path) -> str:
 
 
 def caught_up(settings: Settings) -> bool:
-    return lag_caught_up(settings.kafka_bootstrap, APP_ID, topics.PIPELINE)
+    return pipeline_caught_up(settings.kafka_bootstrap)
 
 
 @pytest.fixture(scope="module")

@@ -141,10 +141,9 @@ def test_redelivering_an_upload_duplicates_nothing(
 
 
 def consumer_group_caught_up(settings: Settings) -> bool:
-    from streams.app import APP_ID
-    from vip.lag import caught_up
+    from vip.stage_lag import pipeline_caught_up
 
-    return caught_up(settings.kafka_bootstrap, APP_ID, topics.PIPELINE)
+    return pipeline_caught_up(settings.kafka_bootstrap)
 
 
 @pytest.mark.allow_error_logs

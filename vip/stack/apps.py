@@ -14,28 +14,33 @@ PYTHON_ENV = {"PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1"}
 
 
 class WorkerService:
-    """`vip worker`: every stage's agent in one Faust worker (one consumer group, "vip")."""
+    """`vip worker`: a supervisor with one child process per stage, each its own consumer group
+    (streams.app.app_id_for); see vip.worker_supervisor."""
 
     name = "worker"
-    start_timeout_s = 90.0
+    # Five Python processes load their agents and models at once, on two cores.
+    start_timeout_s = 180.0
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self.port = 0  # the worker listens on nothing; it is only a Kafka client
+        self.port = 0  # the workers listen on nothing (but metrics); they are Kafka clients
         self._admin: Any = None
 
     def prepare(self) -> None:
-        pass
+        """Stage groups new to this Kafka start where the former single group had got to."""
+        from vip.stack.worker_groups import adopt_legacy_offsets
+
+        adopt_legacy_offsets(self._settings.kafka_bootstrap)
 
     def launch(self) -> Launch:
         return Launch(argv=[sys.executable, "-m", "vip", "worker"], env=PYTHON_ENV)
 
     def is_ready(self) -> bool:
-        """Ready once its consumer group is stable with at least one member."""
+        """Ready once every stage's consumer group is stable with at least one member."""
         from confluent_kafka import ConsumerGroupState
         from confluent_kafka.admin import AdminClient
 
-        from streams.app import APP_ID
+        from streams.app import WORKER_STAGES, app_id_for
 
         if self._admin is None:
             self._admin = AdminClient(
@@ -45,18 +50,28 @@ class WorkerService:
                     "log_level": 3,
                 }
             )
-        admin = self._admin
+        groups = [app_id_for(stage) for stage in WORKER_STAGES]
         try:
-            futures = admin.describe_consumer_groups([APP_ID], request_timeout=2)
-            group = futures[APP_ID].result(timeout=3)
+            futures = self._admin.describe_consumer_groups(groups, request_timeout=2)
+            described = [futures[group].result(timeout=3) for group in groups]
         except Exception:
             return False
-        return bool(group.state == ConsumerGroupState.STABLE and group.members)
+        return all(g.state == ConsumerGroupState.STABLE and g.members for g in described)
 
     def version(self) -> str:
+        """faust-streaming's version and the supervisor's children: how many run, and how
+        often they were started again (recycled or crashed)."""
         from importlib.metadata import version
 
-        return f"faust-streaming {version('faust-streaming')}"
+        from vip.worker_supervisor import read_state
+
+        stages = read_state(self._settings)
+        running = sum(1 for state in stages.values() if state.get("pid"))
+        restarts = sum(max(0, int(str(state.get("starts", 1))) - 1) for state in stages.values())
+        return (
+            f"faust-streaming {version('faust-streaming')} · "
+            f"{running}/{len(stages)} stages, {restarts} restarts"
+        )
 
 
 class ApiService:

@@ -13,10 +13,14 @@ from vip.stack.service import Service
 
 INFRA = ("kafka", "neo4j", "milvus", "triton")
 APPS = ("worker", "api")
+# Started when named (`vip stack up llm`) or when the settings need it
+# (VIP_ANSWER_GENERATOR=local); the default, extractive answers, needs none of them.
+OPTIONAL = ("llm",)
 
 
 def services(settings: Settings) -> list[Service]:
     from vip.stack.kafka import KafkaService
+    from vip.stack.llm import LlmService
     from vip.stack.neo4j import Neo4jService
     from vip.stack.triton import TritonService
 
@@ -27,7 +31,13 @@ def services(settings: Settings) -> list[Service]:
         TritonService(settings),
         WorkerService(settings),
         ApiService(settings),
+        LlmService(settings),
     ]
+
+
+def default_names(settings: Settings) -> list[str]:
+    """What plain `vip stack up` starts: the optional LLM only when answers need it."""
+    return [*INFRA, *APPS, *(["llm"] if settings.answer_generator == "local" else [])]
 
 
 def manager(settings: Settings, echo: Callable[[str], None] = print) -> StackManager:
@@ -41,11 +51,12 @@ def bootstrap(settings: Settings) -> None:
     collections (text, visual, multimodal) and the Neo4j constraints. Idempotent."""
     from agents.shared.graph_store import Neo4jGraph
     from agents.shared.milvus_store import MomentCollections
+    from agents.shared.retries import retry_levels
     from vip.stack.kafka_admin import ensure_topics
 
     ensure_topics(
         settings,
-        dict.fromkeys(all_topics(), settings.kafka_partitions),
+        dict.fromkeys(all_topics(retry_levels(settings)), settings.kafka_partitions),
         configs=topic_configs(),
     )
     moments = MomentCollections(settings.milvus_uri, settings.milvus_collection)
@@ -64,8 +75,8 @@ def up(
     settings: Settings, names: list[str] | None = None, echo: Callable[[str], None] = print
 ) -> None:
     stack = manager(settings, echo)
-    wanted = names or list(INFRA + APPS)
-    infra = [name for name in INFRA if name in wanted]
+    wanted = names or default_names(settings)
+    infra = [name for name in INFRA + OPTIONAL if name in wanted]
     apps = [name for name in APPS if name in wanted]
     if infra:
         stack.up(infra)

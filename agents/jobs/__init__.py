@@ -1,0 +1,1 @@
+"""Jobs stage: per-video job state materialised from the pipeline's topics (docs/operations.md)."""
