@@ -12,7 +12,6 @@ import base64
 from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any, Final, Self
-from urllib.parse import urlsplit
 
 import httpx
 from pydantic import SecretStr
@@ -23,6 +22,7 @@ from agents.analysis.providers.base import (
     ProviderResult,
     ProviderUnavailable,
 )
+from agents.shared.endpoints import base_url_problem
 from streams.records import Caption
 
 __all__ = ["CAPTION_PROMPT", "VilaProvider", "check_base_url"]
@@ -38,15 +38,9 @@ _MAX_QUESTION_CHARS: Final = 4000
 
 def check_base_url(base_url: str) -> str:
     """The endpoint's base URL without a trailing slash, or ProviderRejected if unsafe."""
-    parts = urlsplit(base_url)
-    if parts.scheme not in {"http", "https"}:
-        raise ProviderRejected(f"vila base_url must be http(s), got scheme {parts.scheme!r}")
-    if not parts.hostname:
-        raise ProviderRejected("vila base_url has no host")
-    if parts.username or parts.password:
-        raise ProviderRejected("vila base_url must not embed credentials; set the API key")
-    if parts.query or parts.fragment:
-        raise ProviderRejected("vila base_url must not have a query or fragment")
+    problem = base_url_problem(base_url)
+    if problem is not None:
+        raise ProviderRejected(f"vila base_url {problem}")
     return base_url.rstrip("/")
 
 

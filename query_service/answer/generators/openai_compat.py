@@ -12,12 +12,12 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Mapping
 from typing import Any, Final
-from urllib.parse import urlsplit
 
 import httpx
 import orjson
 from pydantic import SecretStr
 
+from agents.shared.endpoints import base_url_problem
 from query_service.answer.generators.base import Context, GeneratorName
 from query_service.answer.generators.errors import GeneratorRejected, GeneratorUnavailable
 from query_service.answer.generators.prompt import build_messages
@@ -30,15 +30,9 @@ _CONNECT_TIMEOUT_S: Final = 5.0
 
 def check_base_url(base_url: str) -> str:
     """The endpoint's base URL without a trailing slash, or GeneratorRejected if unsafe."""
-    parts = urlsplit(base_url)
-    if parts.scheme not in {"http", "https"}:
-        raise GeneratorRejected(f"LLM base URL must be http(s), got scheme {parts.scheme!r}")
-    if not parts.hostname:
-        raise GeneratorRejected("LLM base URL has no host")
-    if parts.username or parts.password:
-        raise GeneratorRejected("LLM base URL must not embed credentials; set the API key")
-    if parts.query or parts.fragment:
-        raise GeneratorRejected("LLM base URL must not have a query or fragment")
+    problem = base_url_problem(base_url)
+    if problem is not None:
+        raise GeneratorRejected(f"LLM base URL {problem}")
     return base_url.rstrip("/")
 
 
