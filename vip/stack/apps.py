@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 
 from vip.settings import Settings
-from vip.stack.service import Launch
+from vip.stack.service import Launch, answers_ok
 
 PYTHON_ENV = {"PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1"}
 log = logging.getLogger(__name__)
@@ -113,10 +113,7 @@ class ApiService:
         return Launch(argv=[sys.executable, "-m", "vip", "api"], env=PYTHON_ENV)
 
     def is_ready(self) -> bool:
-        try:
-            return httpx.get(f"{self._settings.api_url}/health", timeout=3).status_code == 200
-        except httpx.HTTPError:
-            return False
+        return answers_ok(f"{self._settings.api_url}/health", timeout_s=3)
 
     def version(self) -> str:
         try:

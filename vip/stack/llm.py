@@ -21,7 +21,7 @@ import httpx
 
 from vip.settings import Settings
 from vip.stack.errors import SetupFailed
-from vip.stack.service import Launch
+from vip.stack.service import Launch, answers_ok
 from vip.stack.steps import run_step
 
 PYTHON_VERSION = "3.11"
@@ -93,11 +93,7 @@ class LlmService:
 
     def is_ready(self) -> bool:
         """Ready once the model is loaded: llama.cpp's /health answers 503 while loading."""
-        try:
-            response = httpx.get(f"{self._base_url}/health", timeout=1.0)
-        except httpx.HTTPError:
-            return False
-        return response.status_code == httpx.codes.OK
+        return answers_ok(f"{self._base_url}/health")
 
     def version(self) -> str:
         try:

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+import httpx
+
 
 @dataclass(frozen=True)
 class Launch:
@@ -37,3 +39,11 @@ class Service(Protocol):
 
     def version(self) -> str:
         """The running service's version, or "?" when it cannot be told."""
+
+
+def answers_ok(url: str, timeout_s: float = 1.0) -> bool:
+    """Whether a GET of ``url`` answers 200: the readiness check of an HTTP service."""
+    try:
+        return httpx.get(url, timeout=timeout_s).status_code == httpx.codes.OK
+    except httpx.HTTPError:
+        return False

@@ -18,7 +18,7 @@ import httpx
 
 from vip.settings import Settings
 from vip.stack.errors import SetupFailed
-from vip.stack.service import Launch
+from vip.stack.service import Launch, answers_ok
 from vip.stack.steps import run_step
 
 # The python-backend stub is built per Python minor version; 3.11 is the one we install.
@@ -205,11 +205,7 @@ class TritonService:
         raise SetupFailed(f"triton: {config} names no `home` interpreter")
 
     def is_ready(self) -> bool:
-        try:
-            response = httpx.get(f"{self._base_url}/v2/health/ready", timeout=1.0)
-        except httpx.HTTPError:
-            return False
-        return response.status_code == httpx.codes.OK
+        return answers_ok(f"{self._base_url}/v2/health/ready")
 
     def version(self) -> str:
         try:
