@@ -7,6 +7,8 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psutil
@@ -96,3 +98,17 @@ def started(service: Service, log_path: Path) -> RunningService:
     running = RunningService(service, log_path)
     running.start()
     return running
+
+
+@contextmanager
+def bootstrapped_kafka(settings: Settings) -> Iterator[RunningService]:
+    """A private Kafka holding the pipeline's topics, as `vip stack up` bootstraps them."""
+    from vip.stack import stack
+    from vip.stack.kafka import KafkaService
+
+    running = started(KafkaService(settings), settings.state_dir / "kafka.log")
+    try:
+        stack.bootstrap(settings)
+        yield running
+    finally:
+        running.stop()

@@ -26,14 +26,12 @@ from streams import topics
 from streams.app import WORKER_STAGES
 from tests.integration.conftest import poll
 from tests.integration.media_copies import unique_copy
-from tests.integration.services import RunningService, started
+from tests.integration.services import RunningService, bootstrapped_kafka
 from tests.integration.test_pipeline_end_to_end import read_topic
 from tests.ports import free_port
 from vip import cli
 from vip.settings import Settings
-from vip.stack import stack
 from vip.stack.apps import WorkerService
-from vip.stack.kafka import KafkaService
 from vip.stage_lag import pipeline_caught_up
 from vip.worker_supervisor import read_state
 
@@ -62,10 +60,8 @@ def private(running_stack: Settings, tmp_path_factory: pytest.TempPathFactory) -
 
 @pytest.fixture(scope="module")
 def kafka(private: Settings) -> Iterator[RunningService]:
-    running = started(KafkaService(private), private.state_dir / "kafka.log")
-    stack.bootstrap(private)
-    yield running
-    running.stop()
+    with bootstrapped_kafka(private) as running:
+        yield running
 
 
 def vip_env(settings: Settings) -> dict[str, str]:

@@ -31,14 +31,12 @@ from query_service.lag_sampler import LagSampler
 from query_service.routers import lag as lag_router
 from streams import topics
 from tests.integration.conftest import poll
-from tests.integration.services import RunningService, started
+from tests.integration.services import RunningService, bootstrapped_kafka
 from tests.ports import free_port
 from vip import cli
 from vip.lag import LagReader
 from vip.lag_status import GroupReport, LagReport
 from vip.settings import Settings
-from vip.stack import stack
-from vip.stack.kafka import KafkaService
 
 pytestmark = pytest.mark.stack
 
@@ -66,10 +64,8 @@ def private(running_stack: Settings, tmp_path_factory: pytest.TempPathFactory) -
 
 @pytest.fixture(scope="module")
 def kafka(private: Settings) -> Iterator[RunningService]:
-    running = started(KafkaService(private), private.state_dir / "kafka.log")
-    stack.bootstrap(private)
-    yield running
-    running.stop()
+    with bootstrapped_kafka(private) as running:
+        yield running
 
 
 def vip_env(settings: Settings) -> dict[str, str]:
