@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from neo4j.exceptions import ServiceUnavailable, SessionExpired
 
 from agents.shared.errors import InferenceError
 from agents.wiring import Dependencies
@@ -20,9 +22,21 @@ from query_service.chat.sessions import SessionStore
 from query_service.events import build_tracking
 from query_service.jobs import start_jobs_view
 from query_service.lag_sampler import LagSampler
+from query_service.retrieval.errors import RETRY_AFTER_S, StoreUnavailable
 from query_service.retrieval.service import SearchService
 from query_service.routers import answer, chat, graph, health, jobs, lag, search, stats, videos
 from vip.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def _retry_later(detail: str) -> JSONResponse:
+    """503 with an ErrorPublic body and Retry-After: the request may succeed when asked again."""
+    return JSONResponse(
+        status_code=503,
+        content={"detail": f"{detail}; retry in {RETRY_AFTER_S} s"},
+        headers={"Retry-After": str(RETRY_AFTER_S)},
+    )
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -73,6 +87,18 @@ def create_app(settings: Settings) -> FastAPI:
     @app.exception_handler(InferenceError)
     async def inference_unavailable(request: Request, exc: InferenceError) -> JSONResponse:
         return JSONResponse(status_code=503, content={"detail": f"inference failed: {exc}"})
+
+    @app.exception_handler(StoreUnavailable)
+    async def store_unavailable(request: Request, exc: StoreUnavailable) -> JSONResponse:
+        log.warning("%s %s: %s (%s)", request.method, request.url.path, exc, exc.operation)
+        return _retry_later(str(exc))
+
+    # The other routes read Neo4j through the shared adapter: unreachable is not a fault here.
+    @app.exception_handler(ServiceUnavailable)
+    @app.exception_handler(SessionExpired)
+    async def neo4j_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        log.warning("%s %s: neo4j unavailable: %s", request.method, request.url.path, exc)
+        return _retry_later("neo4j is unavailable")
 
     app.include_router(health.router)
     app.include_router(videos.router)

@@ -176,6 +176,13 @@ class Settings(BaseSettings):
     query_events_sink_group: str = Field(default="vip-graph", min_length=1)
     # Chat sessions live in the API process (one replica, or sticky routing): idle ones expire.
     chat_session_ttl_s: float = Field(default=3600.0, gt=0)
+    # Deadlines of the search path's store calls (connecting included); past one, or with the
+    # store unreachable, a search answers 503 with Retry-After (docs/api_hardening.md).
+    query_milvus_timeout_s: float = Field(default=10.0, gt=0)
+    query_neo4j_timeout_s: float = Field(default=5.0, gt=0)
+    # The graph retriever reads at most this many appearances (and mentions) of each entity,
+    # the most confident first: `person` alone had 63,000 at 100k moments.
+    query_graph_appearances_per_entity: int = Field(default=1000, ge=1)
     chat_max_sessions: int = Field(default=10_000, ge=1)
     chat_history_turns: int = Field(default=20, ge=1, le=1000)
 

@@ -1,11 +1,20 @@
-"""Milvus reads for search: nearest moments of one kind under a filter, and keyword matches."""
+"""Milvus reads for search: nearest moments of one kind under a filter, and keyword matches.
+
+Every call has a deadline, is timed (:func:`query_service.metrics.store_call`), and a call that
+times out or cannot reach Milvus raises :class:`StoreTimedOut` / :class:`StoreUnavailable`;
+any other Milvus error (a refused expression: our fault) propagates as it is.
+"""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
-from typing import Any, Protocol
+from typing import Any, Final, Protocol, TypeVar
+
+import grpc
+from pymilvus import MilvusException
+from pymilvus.client.types import Status
 
 from agents.shared.milvus_store import (
     CONSISTENCY,
@@ -15,12 +24,51 @@ from agents.shared.milvus_store import (
     collection_name,
     loaded,
 )
+from query_service.metrics import StoreOperation, store_call
+from query_service.retrieval.errors import StoreTimedOut, StoreUnavailable
 from query_service.retrieval.filters import both, keyword_expression
 from query_service.retrieval.fusion import Candidate
 from query_service.retrieval.terms import words
 
 # A LIKE scan reads every row that passes the filter; keyword search looks at this many.
 KEYWORD_SCAN_LIMIT = 1000
+
+SEARCH_OPERATIONS: Final[Mapping[Kind, StoreOperation]] = {
+    "text": "search_text",
+    "visual": "search_visual",
+    "multimodal": "search_multimodal",
+}
+
+T = TypeVar("T")
+
+
+def milvus_failure(error: Exception, operation: str, timeout_s: float) -> StoreUnavailable | None:
+    """What a failed Milvus call means to a client: past its deadline, Milvus unreachable, or
+    (None) neither, an error to propagate. pymilvus raises a deadline as grpc's own error, a
+    refused connection as code 2, and retries an unreachable server until the deadline."""
+    if isinstance(error, grpc.FutureTimeoutError):
+        return StoreTimedOut("milvus", operation, timeout_s)
+    code = error.code() if isinstance(error, grpc.Call) else getattr(error, "code", None)
+    text = str(error)
+    if code == grpc.StatusCode.DEADLINE_EXCEEDED or "DEADLINE_EXCEEDED" in text:
+        return StoreTimedOut("milvus", operation, timeout_s)
+    if isinstance(error, MilvusException) and "Retry timeout" in text:
+        return StoreTimedOut("milvus", operation, timeout_s)
+    if code in (grpc.StatusCode.UNAVAILABLE, Status.CONNECT_FAILED):
+        return StoreUnavailable("milvus", operation)
+    return None
+
+
+def call_milvus(operation: StoreOperation, timeout_s: float, call: Callable[[], T]) -> T:
+    """``call()``, timed, with its timeout or connection failure translated."""
+    with store_call("milvus", operation):
+        try:
+            return call()
+        except (MilvusException, grpc.RpcError) as exc:
+            failure = milvus_failure(exc, operation, timeout_s)
+            if failure is None:
+                raise
+            raise failure from exc
 
 
 class SearchClient(Protocol):
@@ -59,7 +107,8 @@ def keyword_score(candidate: Candidate, terms: Sequence[str]) -> float:
 
 class MomentIndex:
     """``slots``, when given, is held around every call (a semaphore bounding how many calls
-    the caller's process has in flight); the call's timeout starts once it holds one."""
+    the caller's process has in flight); the call's timeout, and its timing, start once it
+    holds one."""
 
     def __init__(
         self,
@@ -80,18 +129,22 @@ class MomentIndex:
     ) -> list[Candidate]:
         collection = collection_name(self._base, kind)
         with self._slots:
-            results = loaded(
-                self._client,
-                collection,
-                lambda: self._client.search(
+            results = call_milvus(
+                SEARCH_OPERATIONS[kind],
+                self._timeout_s,
+                lambda: loaded(
+                    self._client,
                     collection,
-                    data=[[float(v) for v in vector]],
-                    limit=limit,
-                    filter=expression,
-                    output_fields=OUTPUT_FIELDS,
-                    search_params=dict(SEARCH_PARAMS),
-                    timeout=self._timeout_s,
-                    consistency_level=CONSISTENCY,
+                    lambda: self._client.search(
+                        collection,
+                        data=[[float(v) for v in vector]],
+                        limit=limit,
+                        filter=expression,
+                        output_fields=OUTPUT_FIELDS,
+                        search_params=dict(SEARCH_PARAMS),
+                        timeout=self._timeout_s,
+                        consistency_level=CONSISTENCY,
+                    ),
                 ),
             )
         return [
@@ -106,16 +159,20 @@ class MomentIndex:
         collection = collection_name(self._base, "text")
         expression = both(expression, keyword_expression(terms))
         with self._slots:
-            rows = loaded(
-                self._client,
-                collection,
-                lambda: self._client.query(
+            rows = call_milvus(
+                "keyword_scan",
+                self._timeout_s,
+                lambda: loaded(
+                    self._client,
                     collection,
-                    filter=expression,
-                    output_fields=["id", *OUTPUT_FIELDS],
-                    limit=KEYWORD_SCAN_LIMIT,
-                    timeout=self._timeout_s,
-                    consistency_level=CONSISTENCY,
+                    lambda: self._client.query(
+                        collection,
+                        filter=expression,
+                        output_fields=["id", *OUTPUT_FIELDS],
+                        limit=KEYWORD_SCAN_LIMIT,
+                        timeout=self._timeout_s,
+                        consistency_level=CONSISTENCY,
+                    ),
                 ),
             )
         found = []

@@ -1,6 +1,7 @@
 """The search use cases: text, image and hybrid search over the materialised stores.
 
-Blocking (gRPC, Bolt, Triton HTTP): call these from a worker thread.
+Blocking (gRPC, Bolt, Triton HTTP): call these from a worker thread. A store that times out or
+cannot be reached raises :class:`~query_service.retrieval.errors.StoreUnavailable` (a 503).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from neo4j import Driver, GraphDatabase
 from PIL import Image, UnidentifiedImageError
 
 from agents.shared.milvus_store import GRPC_OPTIONS
@@ -29,7 +31,7 @@ from query_service.retrieval.fusion import (
     reciprocal_rank_fusion,
 )
 from query_service.retrieval.graph import GraphMoments
-from query_service.retrieval.index import MomentIndex
+from query_service.retrieval.index import MomentIndex, call_milvus
 from query_service.retrieval.terms import entity_names, keywords, search_forms
 from query_service.schemas import (
     HybridSearchRequest,
@@ -106,14 +108,18 @@ def _answer(moments: list[MomentPublic]) -> MomentsPublic:
 
 
 class SearchService:
-    """Holds its own Milvus read client (made on first use); Neo4j's connection pool and the
-    Triton clients (one per thread) come from the shared dependencies."""
+    """Holds its own Milvus client and Neo4j driver (made on first use), whose deadlines are
+    the query side's (``query_milvus_timeout_s``, ``query_neo4j_timeout_s``: connecting,
+    waiting for a pooled connection and retrying included), not the ingestion adapters' (10 s
+    to connect, 10 s of retries); the Triton clients (one per thread) come from the shared
+    dependencies."""
 
     def __init__(self, settings: Settings, stores: Dependencies) -> None:
         self._settings = settings
         self._stores = stores
         self._lock = threading.Lock()
         self._milvus: Any = None
+        self._neo4j: Driver | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._milvus_slots = threading.BoundedSemaphore(MILVUS_CALLS_IN_FLIGHT)
 
@@ -129,22 +135,44 @@ class SearchService:
         with self._lock:
             if self._milvus is not None:
                 self._milvus.close()
-            self._milvus = None
+            if self._neo4j is not None:
+                self._neo4j.close()
+            self._milvus = self._neo4j = None
 
     def index(self) -> MomentIndex:
+        timeout_s = self._settings.query_milvus_timeout_s
         with self._lock:
             if self._milvus is None:
                 from pymilvus import MilvusClient
 
-                self._milvus = MilvusClient(
-                    uri=self._settings.milvus_uri, timeout=10.0, grpc_options=GRPC_OPTIONS
+                self._milvus = call_milvus(
+                    "connect",
+                    timeout_s,
+                    lambda: MilvusClient(
+                        uri=self._settings.milvus_uri, timeout=timeout_s, grpc_options=GRPC_OPTIONS
+                    ),
                 )
             return MomentIndex(
-                self._milvus, self._settings.milvus_collection, slots=self._milvus_slots
+                self._milvus,
+                self._settings.milvus_collection,
+                timeout_s=timeout_s,
+                slots=self._milvus_slots,
             )
 
     def graph(self) -> GraphMoments:
-        return GraphMoments(self._stores.graph().driver)
+        s = self._settings
+        with self._lock:
+            if self._neo4j is None:  # connects on its first query
+                self._neo4j = GraphDatabase.driver(
+                    s.neo4j_uri,
+                    auth=s.neo4j_auth,
+                    connection_timeout=s.query_neo4j_timeout_s,
+                    connection_acquisition_timeout=s.query_neo4j_timeout_s,
+                    max_transaction_retry_time=s.query_neo4j_timeout_s,
+                )
+            return GraphMoments(
+                self._neo4j, s.query_neo4j_timeout_s, s.query_graph_appearances_per_entity
+            )
 
     def _executor(self) -> ThreadPoolExecutor:
         """Threads for the store calls that run beside the request's own thread. Those calls

@@ -22,6 +22,7 @@ from query_service.answer.service import (
     DraftRejected,
 )
 from query_service.cache import CachedAnswers
+from query_service.routers.search import UNAVAILABLE
 
 router = APIRouter(prefix="/v1", tags=["answer"])
 
@@ -34,7 +35,7 @@ def get_answers(request: Request) -> AnswerService | CachedAnswers:
 @router.post(
     "/answer",
     response_model=AnswerResponse,
-    responses={200: {"content": {"text/event-stream": {}}}},
+    responses={200: {"content": {"text/event-stream": {}}}, **UNAVAILABLE},
 )
 async def answer(
     request: AnswerRequest, service: Annotated[AnswerService | CachedAnswers, Depends(get_answers)]

@@ -21,8 +21,17 @@ from query_service.schemas import (
 
 router = APIRouter(prefix="/v1/search", tags=["search"])
 _AS_JSON = [security.body_as("application/json")]
+UNAVAILABLE: dict[int | str, dict[str, Any]] = {
+    503: {
+        "model": ErrorPublic,
+        "description": "Milvus or Neo4j (with Retry-After), or Triton, timed out or is "
+        "unreachable: the request may succeed when sent again",
+        "headers": {"Retry-After": {"description": "seconds", "schema": {"type": "integer"}}},
+    }
+}
 _NOT_JSON: dict[int | str, dict[str, Any]] = {
-    415: {"model": ErrorPublic, "description": "a body that is not JSON"}
+    415: {"model": ErrorPublic, "description": "a body that is not JSON"},
+    **UNAVAILABLE,
 }
 _READ_BLOCK = 64 * 1024
 
@@ -77,6 +86,7 @@ def _filters(raw: str | None) -> SearchFilters:
     responses={
         413: {"model": ErrorPublic, "description": "the image is over the size limit"},
         415: {"model": ErrorPublic, "description": "a body that is not multipart/form-data"},
+        **UNAVAILABLE,
     },
 )
 async def image_search(
