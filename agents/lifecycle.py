@@ -4,7 +4,8 @@ a soft then a hard time limit (README, "Workers").
 Both ways out go through Faust's own stop, which pauses the partitions (no new events), waits
 for the events in flight to be acked, flushes the producer and commits. A recycle is the same
 stop as SIGTERM's; only the exit code differs, so the supervisor knows to start a fresh worker
-at once. The time limits run in threads, so a blocked event loop cannot hold them off.
+at once. The time limits run in threads and start when the signal arrives, so an event loop
+blocked by a handler can neither delay them nor hold them off: the hard limit still ends it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import signal
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from types import FrameType
 from typing import Any, NoReturn
 
 import faust
@@ -33,6 +35,7 @@ __all__ = [
     "RecycleSensor",
     "RecyclingWorker",
     "recycle_reason",
+    "run_stage_app",
 ]
 
 log = logging.getLogger(__name__)
@@ -48,6 +51,8 @@ EXIT_HARD_LIMIT = 77
 MB = 2**20
 # How often an idle worker looks at its memory (a busy one looks after every event).
 IDLE_CHECK_S = 15.0
+# Each of the producer's flush and the commit at the soft limit gets this long.
+SOFT_LIMIT_STEP_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -136,6 +141,7 @@ class RecyclingWorker(faust.Worker):
             self.sensor.check()
 
         app.timer(interval=IDLE_CHECK_S, name="vip.recycle_check")(check_idle_memory)
+        app.on_before_shutdown.connect(self._drained)
         self._deadlines: list[threading.Timer] = []
 
     def recycle(self, reason: str) -> None:
@@ -149,22 +155,43 @@ class RecyclingWorker(faust.Worker):
     def exit_code(self) -> int:
         return EXIT_RECYCLED if self.recycled is not None else EXIT_STOPPED
 
+    def install_signal_handlers(self) -> None:
+        super().install_signal_handlers()
+        # The loop runs its SIGTERM handler (Faust's stop) only once it gets control back, which a
+        # handler blocking the loop never gives it. Python runs this one in the main thread as
+        # the signal arrives, so the limits count from then; the loop still learns of the signal
+        # through its wakeup fd, which any Python-level handler keeps.
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self._on_stop_signal)
+            signal.siginterrupt(sig, False)  # as the loop's own handler: restart system calls
+
+    def _on_stop_signal(self, signum: int, frame: FrameType | None) -> None:
+        self._arm_deadlines()
+
     async def on_stop(self) -> None:
-        if not self._deadlines:
-            self._arm_deadlines()
+        self._arm_deadlines()  # a stop that no signal started
         await super().on_stop()
 
     def _arm_deadlines(self) -> None:
+        if self._deadlines:
+            return
         loop = self.loop
         soft = threading.Timer(
             self.limits.shutdown_soft_s,
             lambda: asyncio.run_coroutine_threadsafe(self._abandon_in_flight(), loop),
         )
         hard = threading.Timer(self.limits.shutdown_hard_s, self._exit_now)
+        self._deadlines = [soft, hard]
         for timer in (soft, hard):
             timer.daemon = True  # a worker that stopped in time exits without waiting on them
             timer.start()
-        self._deadlines = [soft, hard]
+
+    async def _drained(self, app: Any, /, *args: Any, **kwargs: Any) -> None:
+        # Faust sends on_before_shutdown once the events in flight are acked and committed:
+        # nothing is left for the soft limit to abandon, and the rest of the stop (flushing the
+        # producer, leaving the group) is bounded by the hard limit alone.
+        if self._deadlines:
+            self._deadlines[0].cancel()
 
     async def _abandon_in_flight(self) -> None:
         log.warning(
@@ -172,10 +199,15 @@ class RecyclingWorker(faust.Worker):
             "(the next worker gets them again), committing what is done",
             self.limits.shutdown_soft_s,
         )
-        try:
-            await asyncio.wait_for(self.app.consumer.commit(), timeout=5)
-        except Exception as exc:  # the hard limit still ends the process
-            log.error("commit at the soft limit failed: %s: %s", type(exc).__name__, exc)
+        # Flushed before the commit: a committed event's output must not be lost in the buffer.
+        for step in (self.app.producer.flush, self.app.consumer.commit):
+            try:
+                await asyncio.wait_for(step(), timeout=SOFT_LIMIT_STEP_S)
+            except Exception as exc:  # nothing is committed; the hard limit still ends it
+                log.error(
+                    "%s at the soft limit failed: %s: %s", step.__name__, type(exc).__name__, exc
+                )
+                break
         logging.shutdown()
         os._exit(EXIT_SOFT_LIMIT)
 
@@ -192,3 +224,11 @@ class RecyclingWorker(faust.Worker):
             if done.code in (None, 0):
                 raise SystemExit(self.exit_code) from None
             raise
+
+
+def run_stage_app(app: faust.App, limits: Limits) -> NoReturn:
+    """Run a stage's app in this process until SIGTERM or a recycle, within ``limits``; exits
+    with the code for how it ended."""
+    app.conf.datadir.parent.mkdir(parents=True, exist_ok=True)  # Faust makes only the last part
+    # Faust's worker traps SIGTERM/SIGINT: in-flight events finish and offsets are committed.
+    RecyclingWorker(app, limits, loglevel="INFO").run()

@@ -13,7 +13,7 @@ from typing import Any, NoReturn
 
 import faust
 
-from agents.lifecycle import Limits, RecyclingWorker
+from agents.lifecycle import Limits, run_stage_app
 from agents.shared.metrics import MetricsServer, serve_worker_metrics
 from agents.wiring import Dependencies
 from streams.app import app_id_for, create_app, pipeline_topics
@@ -81,8 +81,4 @@ def run_worker(settings: Settings, stages: Sequence[str]) -> NoReturn:
     agents.lifecycle's code for how it ended."""
     # Ingestion yields the CPU to the query API (never niced) and to the lighter stages.
     os.nice(min(settings.stage_worker(stage).nice for stage in stages))
-    app = build_worker_app(settings, stages)
-    app.conf.datadir.parent.mkdir(parents=True, exist_ok=True)  # Faust makes only the last part
-    # Faust's worker traps SIGTERM/SIGINT: in-flight events finish and offsets are committed.
-    worker = RecyclingWorker(app, Limits.for_stages(settings, stages), loglevel="INFO")
-    worker.run()
+    run_stage_app(build_worker_app(settings, stages), Limits.for_stages(settings, stages))

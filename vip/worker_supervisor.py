@@ -4,8 +4,8 @@ consumer group), started again when it exits (README, "Workers").
 A child that recycled itself (drained, committed, exit 75) is replaced at once; one that
 crashed or was killed is replaced after a backoff that grows over consecutive crashes. On
 SIGTERM or SIGINT the children get SIGTERM and their own soft and hard limits; any still running
-past the longest hard limit is killed. ``run_dir/workers.json`` says which child runs which
-stage (what `vip stack status` reports).
+2 s past the longest hard limit is killed, so the supervisor is stopped by then.
+``run_dir/workers.json`` says which child runs which stage (what `vip stack status` reports).
 """
 
 from __future__ import annotations
@@ -27,13 +27,28 @@ from typing import Protocol
 from streams.app import app_id_for
 from vip.settings import Settings
 
-__all__ = ["EXIT_RECYCLED", "Supervisor", "child_env", "restart_delay", "state_path"]
+__all__ = [
+    "EXIT_HARD_LIMIT",
+    "EXIT_RECYCLED",
+    "EXIT_SOFT_LIMIT",
+    "Supervisor",
+    "child_env",
+    "restart_delay",
+    "state_path",
+]
 
 log = logging.getLogger(__name__)
 
-# Kept in step with agents.lifecycle.EXIT_RECYCLED (a unit test checks): importing the agents
+# Kept in step with agents.lifecycle's exit codes (a unit test checks): importing the agents
 # here would load every model client into the supervisor.
 EXIT_RECYCLED = 75
+EXIT_SOFT_LIMIT = 76
+EXIT_HARD_LIMIT = 77
+# What a child's exit at one of its shutdown limits means for its events.
+LIMIT_EXITS = {
+    EXIT_SOFT_LIMIT: "at its soft limit: events in flight abandoned, redelivered",
+    EXIT_HARD_LIMIT: "at its hard limit: ended mid-event, uncommitted events redelivered",
+}
 FIRST_BACKOFF_S = 1.0
 MAX_BACKOFF_S = 30.0
 # A child that ran this long before exiting starts a fresh count of consecutive crashes.
@@ -145,7 +160,15 @@ class Supervisor:
     def _exited(self, state: StageState, code: int, now: float) -> None:
         state.pid, state.last_exit = None, code
         if self.stopping:
-            log.info("supervisor: %s worker stopped (exit %d)", state.stage, code)
+            if code in LIMIT_EXITS:
+                log.warning(
+                    "supervisor: %s worker stopped (exit %d) %s",
+                    state.stage,
+                    code,
+                    LIMIT_EXITS[code],
+                )
+            else:
+                log.info("supervisor: %s worker stopped (exit %d)", state.stage, code)
             return
         if code == EXIT_RECYCLED:
             state.consecutive_crashes = 0
@@ -156,6 +179,8 @@ class Supervisor:
         delay = restart_delay(code, state.consecutive_crashes)
         state.restart_at = now + delay
         how = "recycled" if code == EXIT_RECYCLED else f"exited with {code}"
+        if code in LIMIT_EXITS:
+            how += f" ({LIMIT_EXITS[code]})"
         log.warning("supervisor: %s worker %s; starting again in %.0fs", state.stage, how, delay)
         self._write_state()
 
