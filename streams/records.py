@@ -228,6 +228,9 @@ class GraphUpdated(Event):
     type: Literal["GraphUpdated"] = "GraphUpdated"
     nodes: tuple[NodeDelta, ...] = ()
     edges: tuple[EdgeDelta, ...] = ()
+    # The video was deleted (`vip delete`): the sink removes its subgraph and keeps a
+    # DeletedVideo marker, so a late or replayed delta of the video does not bring it back.
+    removed: bool = False
 
 
 class FailedDelivery(Event):

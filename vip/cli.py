@@ -174,6 +174,43 @@ def status(
 
 
 @app.command()
+def delete(
+    video_id: Annotated[str, typer.Argument(help="The video id `vip upload` printed")],
+    force: Annotated[
+        bool, typer.Option("--force", help="Delete even while processing, or if unknown")
+    ] = False,
+    wait: Annotated[
+        float, typer.Option(min=0, help="Seconds to wait for the graph sink to apply it")
+    ] = 60.0,
+) -> None:
+    """Delete a video's vectors, graph nodes and blobs (docs/operations.md, "Cleanup")."""
+    from vip.deletion import DeletionError, delete_video
+
+    try:
+        report = delete_video(_settings(), video_id, force=force, wait_s=wait)
+    except DeletionError as exc:
+        _fail(str(exc))
+    vectors = ", ".join(f"{n} {kind}" for kind, n in report.vectors.items())
+    typer.echo(f"deleted {video_id}: vectors {vectors}; {report.blobs} blobs; graph removed")
+
+
+@app.command()
+def cleanup() -> None:
+    """Apply blob retention now (Settings.blob_retention_days); the jobs stage does it hourly."""
+    from datetime import UTC, datetime
+
+    from agents.shared.blob_retention import sweep
+    from agents.wiring import Dependencies
+
+    settings = _settings()
+    swept = sweep(
+        Dependencies(settings).blobs(), settings.blob_retention_days.items(), datetime.now(UTC)
+    )
+    for folder, count in swept.items():
+        typer.echo(f"{folder}: {count} blobs past retention deleted")
+
+
+@app.command()
 def batch(
     target: Annotated[
         str, typer.Argument(help="A directory, a manifest .csv or s3://bucket/prefix")

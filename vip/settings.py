@@ -7,7 +7,7 @@ Nothing here reads the environment at import time: call :func:`load_settings`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import (
     AnyHttpUrl,
@@ -47,6 +47,11 @@ class StageRetry(BaseModel):
     attempts: int | None = Field(default=None, ge=1, le=50)
     backoff_s: float | None = Field(default=None, gt=0)
     max_backoff_s: float | None = Field(default=None, gt=0, le=MAX_RETRY_BACKOFF_S)
+
+
+# Blob folders, each "<folder>/<video id>/…" (agents/shared/blob_store.VIDEO_FOLDERS).
+BlobFolder = Literal["keyframes", "strips", "audio", "features", "analysis-cache"]
+BLOB_RETENTION_DAYS: dict[BlobFolder, float] = {"strips": 7.0, "audio": 7.0, "features": 7.0}
 
 
 class StageWorker(BaseModel):
@@ -232,6 +237,13 @@ class Settings(BaseSettings):
     # often, and forgets finished jobs after job_retention_days.
     jobs_publish_interval_s: float = Field(default=0.5, gt=0, le=60)
     job_retention_days: float = Field(default=30.0, gt=0)
+    # Blob retention per folder (docs/operations.md, "Cleanup"): the working files analysis
+    # reads (frame strips, audio, feature maps) go after a week; folders not named here
+    # (keyframes, the analysis cache) stay until `vip delete`. Swept by the jobs stage.
+    blob_retention_days: dict[BlobFolder, Annotated[float, Field(gt=0)]] = Field(
+        default_factory=lambda: dict(BLOB_RETENTION_DAYS)
+    )
+    blob_sweep_interval_s: float = Field(default=3600.0, gt=0)
 
     detection_min_score: float = Field(default=0.3, ge=0, le=1)
     # Concurrent calls to Triton per analysed chunk (one per model at most).

@@ -111,6 +111,10 @@ class Publisher:
 
     def publish(self, event: VideoUploaded) -> None:
         """Send the event and wait until Kafka has it; UploadError says why it did not."""
+        self.send(topics.VIDEOS_UPLOADED, event.video_id, encode(event))
+
+    def send(self, topic: str, video_id: str, value: bytes) -> None:
+        """Send one record keyed by its video and wait until Kafka has it."""
         # Another thread's flush may serve this message's callback: wait for it, not the flush.
         done = threading.Event()
         failures: list[str] = []
@@ -121,12 +125,7 @@ class Publisher:
             done.set()
 
         try:
-            self._producer.produce(
-                topics.VIDEOS_UPLOADED,
-                key=event.video_id.encode(),
-                value=encode(event),
-                on_delivery=delivered,
-            )
+            self._producer.produce(topic, key=video_id.encode(), value=value, on_delivery=delivered)
         except (KafkaException, BufferError) as exc:
             raise UploadError(f"could not publish to Kafka at {self._bootstrap}: {exc}") from exc
         self._producer.flush(self._timeout_s + 2)

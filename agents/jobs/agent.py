@@ -18,6 +18,7 @@ import faust
 from agents.jobs.core import RECORDS
 from agents.jobs.log import read_jobs
 from agents.jobs.store import Delivered, JobStore
+from agents.shared.blob_retention import sweep
 from agents.wiring import Dependencies
 from streams import topics
 from streams.app import PipelineTopics
@@ -52,7 +53,10 @@ def register(app: faust.App, pipeline: PipelineTopics, deps: Dependencies) -> No
                 Delivered(e.message.topic, e.message.partition, e.message.timestamp, e.value)
                 for e in events
             ]
-            for state in await asyncio.to_thread(store.apply, messages):
+            changed = await asyncio.to_thread(store.apply, messages)
+            for video_id in store.take_deleted():  # `vip delete`: compaction drops the job
+                await jobs.send(key=video_id.encode(), value=None)
+            for state in changed:
                 await jobs.send(key=state.video_id.encode(), value=encode(state))
 
     @app.timer(interval=RETENTION_CHECK_S)
@@ -68,6 +72,15 @@ def register(app: faust.App, pipeline: PipelineTopics, deps: Dependencies) -> No
             store.forget(video_id)
         if expired:
             log.info("jobs: forgot %d jobs finished over %s ago", len(expired), retention)
+
+    @app.timer(interval=settings.blob_sweep_interval_s)
+    async def sweep_blobs() -> None:
+        """Blob retention (Settings.blob_retention_days); idempotent, so any jobs worker may."""
+        swept = await asyncio.to_thread(
+            sweep, deps.blobs(), settings.blob_retention_days.items(), datetime.now(UTC)
+        )
+        if any(swept.values()):
+            log.info("blobs: retention deleted %s", swept)
 
 
 def _raw_topic(app: faust.App, *names: str) -> faust.TopicT:

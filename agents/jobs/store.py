@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from agents.jobs.core import RECORDS, fold
 from agents.jobs.log import StoredJob
 from streams.errors import EventError
-from streams.records import JobState, decode
+from streams.records import GraphUpdated, JobState, decode
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +32,7 @@ class JobStore:
     def __init__(self, load: Callable[[], dict[str, StoredJob]]) -> None:
         self._load = load
         self._jobs: dict[str, StoredJob] = {}
+        self._deleted: set[str] = set()
         self._lock = threading.Lock()
         self.stale = True
 
@@ -61,6 +62,12 @@ class JobStore:
                     record = decode(message.value, record_type)
                 except EventError:
                     continue  # the stage that consumes the topic dead-letters it
+                if isinstance(record, GraphUpdated) and record.removed:
+                    self._jobs.pop(record.video_id, None)  # `vip delete`: forget the job
+                    changed.pop(record.video_id, None)
+                    self._deleted.add(record.video_id)
+                    continue
+                self._deleted.discard(record.video_id)
                 at = datetime.fromtimestamp(message.timestamp_s, UTC)
                 stored = self._jobs.get(record.video_id)
                 before = stored.state if stored else None
@@ -82,6 +89,12 @@ class JobStore:
                 and stored.state.finished_at is not None
                 and stored.state.finished_at < cutoff
             ]
+
+    def take_deleted(self) -> list[str]:
+        """Videos deleted since the last call, whose jobs get a tombstone."""
+        with self._lock:
+            deleted, self._deleted = sorted(self._deleted), set()
+        return deleted
 
     def forget(self, video_id: str) -> None:
         with self._lock:

@@ -5,14 +5,19 @@ Keys are validated so that no key or URI can escape the store's root.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import tempfile
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import unquote, urlparse
 
 _KEY = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")
+S3_DELETE_BATCH = 1000  # the most keys one DeleteObjects call takes
+# The folders a video's blobs live in, each as "<folder>/<video id>/…".
+VIDEO_FOLDERS = ("keyframes", "strips", "audio", "features", "analysis-cache")
 
 
 class BlobError(Exception):
@@ -42,6 +47,10 @@ class BlobStore(Protocol):
 
     def uri_for(self, key: str) -> str:
         """The URI that put(key, …) returns, without writing anything."""
+
+    def delete_under(self, prefix: str, older_than: datetime | None = None) -> int:
+        """Delete the blobs under the folder ``prefix`` (all, or those last written before
+        ``older_than``); returns how many were deleted."""
 
 
 class LocalBlobStore:
@@ -77,6 +86,23 @@ class LocalBlobStore:
         except FileNotFoundError as exc:
             raise BlobNotFound(uri) from exc
 
+    def delete_under(self, prefix: str, older_than: datetime | None = None) -> int:
+        folder = self.root / _check_key(prefix.strip("/"))
+        if not folder.is_dir():
+            return 0
+        cutoff = older_than.timestamp() if older_than else None
+        deleted = 0
+        for path in sorted(folder.rglob("*"), reverse=True):  # files before their folders
+            if path.is_dir():
+                with contextlib.suppress(OSError):  # not empty: something newer is kept
+                    path.rmdir()
+            elif cutoff is None or path.stat().st_mtime < cutoff:
+                path.unlink(missing_ok=True)
+                deleted += 1
+        with contextlib.suppress(OSError):
+            folder.rmdir()
+        return deleted
+
 
 class S3BlobStore:
     def __init__(self, client: Any, bucket: str, prefix: str) -> None:
@@ -106,6 +132,22 @@ class S3BlobStore:
             raise BlobNotFound(uri) from exc
         body: bytes = response["Body"].read()
         return body
+
+    def delete_under(self, prefix: str, older_than: datetime | None = None) -> int:
+        folder = self._full_key(prefix.strip("/")) + "/"
+        pages = self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=folder
+        )
+        keys = [
+            item["Key"]
+            for page in pages
+            for item in page.get("Contents", ())
+            if older_than is None or item["LastModified"] < older_than
+        ]
+        for start in range(0, len(keys), S3_DELETE_BATCH):
+            batch = [{"Key": key} for key in keys[start : start + S3_DELETE_BATCH]]
+            self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
+        return len(keys)
 
 
 def create_blob_store(

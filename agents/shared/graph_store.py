@@ -17,12 +17,22 @@ import orjson
 from neo4j import Driver, GraphDatabase, ManagedTransaction
 
 from agents.graph.tracks import MAX_GAP_S, MIN_IOU
+from agents.shared.graph_tombstones import MARKER, admit, remove_video
 from agents.shared.metrics import timed
 from streams.records import GraphUpdated
 
 _LABEL = re.compile(r"^[A-Z][A-Za-z0-9_]{0,63}$")
 _TYPE = re.compile(r"^[A-Z][A-Z0-9_]{0,63}$")
-KEYED_LABELS = ("Video", "Chunk", "Shot", "Entity", "SceneObject", "Alias", "ChunkBoundary")
+KEYED_LABELS = (
+    "Video",
+    "Chunk",
+    "Shot",
+    "Entity",
+    "SceneObject",
+    "Alias",
+    "ChunkBoundary",
+    MARKER,
+)
 ENTITY_VECTOR_INDEX = "entity_embedding"
 ENTITY_VECTOR_DIM = 384
 # Lookups the query service and docs/graph.md's example queries make.
@@ -31,7 +41,11 @@ INDEXES = (
     ("shot_video", "Shot", "video_id"),
     ("entity_kind", "Entity", "kind"),
     ("entity_name", "Entity", "name"),
+    # What deleting a video looks up (agents/shared/graph_tombstones.py).
+    ("sceneobject_video", "SceneObject", "video_id"),
+    ("entity_video", "Entity", "video_id"),
 )
+RELATIONSHIP_INDEXES = (("cooccurs_video", "CO_OCCURS", "video_id"),)
 
 
 class InvalidGraphDelta(ValueError):
@@ -121,6 +135,10 @@ class Neo4jGraph:
                 session.run(
                     f"CREATE INDEX {name} IF NOT EXISTS FOR (n:{label}) ON (n.{prop})"
                 ).consume()
+            for name, rel, prop in RELATIONSHIP_INDEXES:
+                session.run(
+                    f"CREATE INDEX {name} IF NOT EXISTS FOR ()-[r:{rel}]-() ON (r.{prop})"
+                ).consume()
             # Entity names' text embeddings, for resolving a new name to a known entity.
             session.run(
                 f"CREATE VECTOR INDEX {ENTITY_VECTOR_INDEX} IF NOT EXISTS "
@@ -131,41 +149,13 @@ class Neo4jGraph:
 
     @timed("neo4j", "apply")
     def apply(self, update: GraphUpdated) -> None:
-        nodes: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for node in update.nodes:
-            nodes[_label(node.label)].append({"key": node.key, "props": node.props})
-        edges: dict[tuple[str, str, str, bool], list[dict[str, Any]]] = defaultdict(list)
-        for edge in update.edges:
-            shape = (
-                _rel_type(edge.type),
-                _label(edge.start_label),
-                _label(edge.end_label),
-                edge.key is not None,
-            )
-            edges[shape].append(
-                {"start": edge.start_key, "end": edge.end_key, "key": edge.key, "props": edge.props}
-            )
-
         def write(tx: ManagedTransaction) -> None:
-            for label, rows in nodes.items():
-                tx.run(
-                    f"UNWIND $rows AS row MERGE (n:{label} {{key: row.key}}) SET n += row.props",
-                    rows=rows,
-                ).consume()
-            for (rel, start, end, keyed), rows in edges.items():
-                identity = " {key: row.key}" if keyed else ""
-                tx.run(
-                    f"UNWIND $rows AS row MERGE (a:{start} {{key: row.start}}) "
-                    f"MERGE (b:{end} {{key: row.end}}) MERGE (a)-[r:{rel}{identity}]->(b) "
-                    "SET r += row.props",
-                    rows=rows,
-                ).consume()
-            boundaries = sorted({e.end_key for e in update.edges if e.end_label == "ChunkBoundary"})
-            if boundaries:
-                tx.run(
-                    LINK_FACES, boundaries=boundaries, max_gap=MAX_GAP_S, min_iou=MIN_IOU
-                ).consume()
-            tx.run(REFRESH_STATUS, video_id=update.video_id).consume()
+            if update.removed:
+                remove_video(tx, update.video_id, update.occurred_at)
+                return
+            admitted = admit(tx, update)
+            if admitted is not None:
+                _write_delta(tx, admitted)
 
         with self._driver.session() as session:
             session.execute_write(write)
@@ -271,6 +261,40 @@ class Neo4jGraph:
             session.run(
                 "MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 5000 ROWS"
             ).consume()
+
+
+def _write_delta(tx: ManagedTransaction, update: GraphUpdated) -> None:
+    nodes: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for node in update.nodes:
+        nodes[_label(node.label)].append({"key": node.key, "props": node.props})
+    edges: dict[tuple[str, str, str, bool], list[dict[str, Any]]] = defaultdict(list)
+    for edge in update.edges:
+        shape = (
+            _rel_type(edge.type),
+            _label(edge.start_label),
+            _label(edge.end_label),
+            edge.key is not None,
+        )
+        edges[shape].append(
+            {"start": edge.start_key, "end": edge.end_key, "key": edge.key, "props": edge.props}
+        )
+    for label, rows in nodes.items():
+        tx.run(
+            f"UNWIND $rows AS row MERGE (n:{label} {{key: row.key}}) SET n += row.props",
+            rows=rows,
+        ).consume()
+    for (rel, start, end, keyed), rows in edges.items():
+        identity = " {key: row.key}" if keyed else ""
+        tx.run(
+            f"UNWIND $rows AS row MERGE (a:{start} {{key: row.start}}) "
+            f"MERGE (b:{end} {{key: row.end}}) MERGE (a)-[r:{rel}{identity}]->(b) "
+            "SET r += row.props",
+            rows=rows,
+        ).consume()
+    boundaries = sorted({e.end_key for e in update.edges if e.end_label == "ChunkBoundary"})
+    if boundaries:
+        tx.run(LINK_FACES, boundaries=boundaries, max_gap=MAX_GAP_S, min_iou=MIN_IOU).consume()
+    tx.run(REFRESH_STATUS, video_id=update.video_id).consume()
 
 
 @dataclass(frozen=True)

@@ -101,6 +101,33 @@ def started(service: Service, log_path: Path) -> RunningService:
 
 
 @contextmanager
+def private_stores(settings: Settings) -> Iterator[Settings]:
+    """A Neo4j and a Milvus Lite of the test's own, on free loopback ports under
+    ``settings.state_dir``, started as `vip stack up` starts them. A test whose worker reads
+    a Kafka of its own writes here, not into the shared stores: the shared Neo4j must stay a
+    replay of the shared graph.updates (tests/integration/test_knowledge_graph.py)."""
+    from vip.stack.manager import StackManager
+    from vip.stack.milvus import MilvusService
+    from vip.stack.neo4j import Neo4jService
+
+    own = settings.model_copy(
+        update={
+            "neo4j_port": free_port(),
+            "neo4j_url": None,
+            "milvus_port": free_port(),
+            "milvus_url": None,
+        }
+    )
+    services = [Neo4jService(own), MilvusService(own)]
+    manager = StackManager(services, own.run_dir, own.logs_dir, host=own.host, echo=print)
+    try:
+        manager.up()
+        yield own
+    finally:
+        manager.down()
+
+
+@contextmanager
 def bootstrapped_kafka(settings: Settings) -> Iterator[RunningService]:
     """A private Kafka holding the pipeline's topics, as `vip stack up` bootstraps them."""
     from vip.stack import stack

@@ -4,7 +4,8 @@ few events; then SIGTERM stops every stage's worker gracefully.
 
 Killing the shared worker would stall everyone else's tests, so this module runs its own Kafka
 and its own `vip worker` supervisor (one process per stage, each its own consumer group), with
-the shared stack's Triton, Milvus and Neo4j, where a fresh video's rows touch no one else's.
+its own Milvus and Neo4j (the shared Neo4j must stay a replay of the shared graph.updates) and
+the shared stack's Triton.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from streams import topics
 from streams.app import WORKER_STAGES
 from tests.integration.conftest import poll
 from tests.integration.media_copies import unique_copy
-from tests.integration.services import RunningService, bootstrapped_kafka
+from tests.integration.services import RunningService, bootstrapped_kafka, private_stores
 from tests.integration.test_pipeline_end_to_end import read_topic
 from tests.ports import free_port
 from vip import cli
@@ -46,9 +47,11 @@ RECYCLE_EVERY = 3
 
 
 @pytest.fixture(scope="module")
-def private(running_stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    """This module's own Kafka and state; Triton, Milvus and Neo4j are the shared stack's."""
-    return running_stack.model_copy(
+def private(
+    running_stack: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Settings]:
+    """This module's own Kafka, Milvus, Neo4j and state; Triton is the shared stack's."""
+    own = running_stack.model_copy(
         update={
             "state_dir": tmp_path_factory.mktemp("killed-worker"),
             "kafka_port": free_port(),
@@ -56,6 +59,8 @@ def private(running_stack: Settings, tmp_path_factory: pytest.TempPathFactory) -
             "kafka_servers": None,
         }
     )
+    with private_stores(own) as stores:
+        yield stores
 
 
 @pytest.fixture(scope="module")
