@@ -3,9 +3,9 @@ stages' partitions move on, and the job completes, every chunk indexed once, whe
 
 Taking Triton down would disrupt the shared stack, so this module runs its own Triton (started
 as the stack manager starts it, killed and started again by the test), its own Kafka (`vip
-stack up kafka`) and its own worker, on free ports with state in a temporary directory. It
-shares only Neo4j and Milvus, where a fresh video's rows touch nothing of anyone else's; the job
-is read from Neo4j.
+stack up kafka neo4j milvus`) and its own worker, on free ports with state in a temporary
+directory: the shared Neo4j must stay a replay of the shared graph.updates
+(tests/integration/test_knowledge_graph.py). The job is read from its Neo4j.
 """
 
 from __future__ import annotations
@@ -130,18 +130,16 @@ def outage_stack(
     running_stack: Settings, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[OutageStack]:
     ports = {name: free_port() for name in Settings.model_fields if name.endswith("_port")}
-    shared_stores = {"neo4j_url": running_stack.neo4j_uri, "milvus_url": running_stack.milvus_uri}
     settings = Settings(
         state_dir=tmp_path_factory.mktemp("triton-outage"),
         kafka_servers=None,
         triton_endpoint=None,
         **ports,  # type: ignore[arg-type]
-        **shared_stores,  # type: ignore[arg-type]
     )
-    remote = {"VIP_KAFKA_SERVERS", "VIP_TRITON_ENDPOINT"}  # this stack's own, not elsewhere
+    # This stack's own servers, not ones named elsewhere.
+    remote = {"VIP_KAFKA_SERVERS", "VIP_TRITON_ENDPOINT", "VIP_NEO4J_URL", "VIP_MILVUS_URL"}
     env = {key: value for key, value in os.environ.items() if key not in remote}
     env |= {f"VIP_{name.upper()}": str(port) for name, port in ports.items()}
-    env |= {f"VIP_{name.upper()}": value for name, value in shared_stores.items()}
     env |= {"VIP_STATE_DIR": str(settings.state_dir), **RETRY}
     triton, worker = TritonService(settings), FreshlyCheckedWorker(settings)
     triton.start_timeout_s = 600  # nine models load slowly on a busy machine
@@ -156,7 +154,7 @@ def outage_stack(
         triton.prepare()
         with ThreadPoolExecutor(1) as pool:  # Triton loads its models while Kafka starts
             triton_ready = pool.submit(stack.triton.start)
-            stack.must("stack", "up", "kafka", timeout_s=600)
+            stack.must("stack", "up", "kafka", "neo4j", "milvus", timeout_s=600)
             stack.must("stack", "bootstrap", timeout_s=300)  # topics, as `vip stack up` does
             triton_ready.result()
         stack.start_worker()
@@ -187,13 +185,13 @@ def first_retries(settings: Settings, video_id: str) -> list[dict[str, Any]]:
 
 
 def test_a_triton_outage_mid_ingest_is_retried_and_the_job_completes_once_triton_is_back(
-    outage_stack: OutageStack, running_stack: Settings, tmp_path: Path, media: Path
+    outage_stack: OutageStack, tmp_path: Path, media: Path
 ):
     settings = outage_stack.settings
     video = unique_copy(media / "video" / VIDEO, tmp_path)
     video_id = outage_stack.must("upload", str(video)).split()[-1]
-    graph = Neo4jGraph(running_stack.neo4j_uri, auth=running_stack.neo4j_auth)
-    moments = MilvusMoments(running_stack.milvus_uri, running_stack.milvus_collection)
+    graph = Neo4jGraph(settings.neo4j_uri, auth=settings.neo4j_auth)
+    moments = MilvusMoments(settings.milvus_uri, settings.milvus_collection)
     try:
         started = poll(
             lambda: (j := job(graph, video_id)) and (j.get("indexed_chunks") or 0) >= 1 and j,
