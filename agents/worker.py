@@ -29,6 +29,8 @@ STAGES = {
     "embedding": "agents.embedding.agent",
     "graph": "agents.graph.agent",
     "jobs": "agents.jobs.agent",
+    "live": "agents.live.agent",
+    "alerts": "agents.alerts.agent",
 }
 
 

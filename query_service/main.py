@@ -14,17 +14,21 @@ from neo4j.exceptions import ServiceUnavailable, SessionExpired
 from agents.shared.errors import InferenceError
 from agents.wiring import Dependencies
 from query_service import metrics, security
+from query_service.alerts import start_alerts
 from query_service.answer.service import AnswerService
 from query_service.cache import CachedAnswers
 from query_service.chat.neighbours import Neighbours
 from query_service.chat.service import ChatService
 from query_service.chat.sessions import SessionStore
 from query_service.events import build_tracking
+from query_service.feeds import start_feeds
 from query_service.jobs import start_jobs_view
 from query_service.lag_sampler import LagSampler
 from query_service.retrieval.errors import RETRY_AFTER_S, StoreUnavailable
 from query_service.retrieval.service import SearchService
+from query_service.routers import alerts as alert_routes
 from query_service.routers import answer, chat, graph, health, jobs, lag, search, stats, videos
+from query_service.routers import feeds as feed_routes
 from vip.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -50,6 +54,10 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.tracking = build_tracking(settings)
         app.state.tracking.start()
         app.state.jobs = start_jobs_view(settings)
+        # Alert rules and the alerts SSE stream (docs/alerts.md).
+        app.state.alerts = start_alerts(settings)
+        # The live feed registry and its runners' statuses (docs/live.md, "Feed registry").
+        app.state.feeds = start_feeds(settings)
         # Consumer lag for GET /v1/lag and the vip_consumer_* gauges (docs/operations.md).
         app.state.lag = LagSampler.from_settings(settings) if settings.lag_sampler_enabled else None
         if app.state.lag is not None:
@@ -70,6 +78,8 @@ def create_app(settings: Settings) -> FastAPI:
         finally:
             await asyncio.to_thread(app.state.tracking.stop)
             await asyncio.to_thread(app.state.jobs.close)
+            await asyncio.to_thread(app.state.alerts.close)
+            await asyncio.to_thread(app.state.feeds.close)
             if app.state.lag is not None:
                 await asyncio.to_thread(app.state.lag.stop)
             app.state.search.close()
@@ -110,4 +120,6 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(jobs.router)
     app.include_router(lag.router)
     app.include_router(videos.keyframes)
+    app.include_router(alert_routes.router)
+    app.include_router(feed_routes.router)
     return app

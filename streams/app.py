@@ -14,7 +14,15 @@ from vip.settings import Settings
 APP_ID_PREFIX = "vip"
 # The stages a worker can run (agents.worker.STAGES registers them; a unit test keeps the two
 # in step): named here so the supervisor and the stack know them without loading the agents.
-WORKER_STAGES: tuple[str, ...] = ("chunking", "analysis", "embedding", "graph", "jobs")
+WORKER_STAGES: tuple[str, ...] = (
+    "chunking",
+    "analysis",
+    "embedding",
+    "graph",
+    "jobs",
+    "live",
+    "alerts",
+)
 # The pipeline topics each stage's main agent consumes (its retry levels come on top): what "the
 # stage has caught up" is measured on. The jobs stage follows every record and is left out.
 STAGE_INPUTS: dict[str, tuple[str, ...]] = {
@@ -22,6 +30,8 @@ STAGE_INPUTS: dict[str, tuple[str, ...]] = {
     "analysis": (topics.CHUNKS,),
     "embedding": (topics.ANALYSES,),
     "graph": (topics.EMBEDDINGS, topics.GRAPH_UPDATES),
+    "live": (topics.LIVE_SEGMENTS,),
+    "alerts": (topics.EMBEDDINGS,),
 }
 
 
@@ -42,6 +52,8 @@ class PipelineTopics:
     analyses: faust.TopicT
     embeddings: faust.TopicT
     graph_updates: faust.TopicT
+    # Segments of live feeds (vip/live), cut into chunks by the live stage.
+    live_segments: faust.TopicT
 
     def dead_letters(self, app: faust.App, topic: faust.TopicT) -> faust.TopicT:
         (name,) = topic.topics
@@ -94,4 +106,5 @@ def pipeline_topics(app: faust.App) -> PipelineTopics:
         analyses=_raw_topic(app, topics.ANALYSES),
         embeddings=_raw_topic(app, topics.EMBEDDINGS),
         graph_updates=_raw_topic(app, topics.GRAPH_UPDATES),
+        live_segments=_raw_topic(app, topics.LIVE_SEGMENTS),
     )

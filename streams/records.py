@@ -233,6 +233,23 @@ class GraphUpdated(Event):
     removed: bool = False
 
 
+class LiveSegmentRecorded(Event):
+    """A live feed's segment was written to the blob store (vip/live). ``video_id`` is the
+    feed's id; ``segment_index`` and ``[start, end)`` place it on the feed's timeline (seconds
+    from its first frame), which is what identifies it: a segment sent again after a reconnect
+    or redelivered carries the same index and becomes the same moment downstream."""
+
+    type: Literal["LiveSegmentRecorded"] = "LiveSegmentRecorded"
+    segment_index: int = Field(ge=0)
+    start: Seconds
+    end: Seconds
+    started_at: datetime = Field(description="wall-clock time the segment's first packet came")
+    uri: str = Field(min_length=1, description="the segment's MP4 in the blob store")
+    source: str = Field(min_length=1, max_length=2048)
+    # The source ended (or the feed was stopped) with this segment: no segment follows it.
+    final: bool = False
+
+
 class FailedDelivery(Event):
     """What a failed event carries to a retry or dead-letter topic: why it failed, how many
     tries it had, where it came from, and its original bytes."""
@@ -355,6 +372,81 @@ class JobState(Event):
     # (their events arrived before their VideoUploaded), and uploads known to be older.
     other_uploads: tuple[UploadProgress, ...] = ()
     superseded_uploads: tuple[str, ...] = ()
+
+
+class AlertClip(BaseModel):
+    """The stretch of a video or live feed an alert is about: the matching moment's span."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    video_id: str
+    start: Seconds
+    end: Seconds
+
+
+class AlertMatch(BaseModel):
+    """What made a rule fire; which fields are set depends on the rule's kind."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["label", "text", "semantic"]
+    label: str | None = None
+    count: int | None = Field(default=None, ge=1, description="most seen in one keyframe")
+    phrase: str | None = None
+    source: Literal["ocr", "transcript"] | None = None
+    excerpt: str | None = None
+    query: str | None = None
+
+
+class AlertRaised(Event):
+    """An alert rule matched a moment (agents/alerts). ``video_id`` is the uploaded video's or
+    the live feed's id. ``alert_id`` (also the event id) is derived from the rule and the
+    moment, so a redelivered moment raises the same alert again, never a second one."""
+
+    type: Literal["AlertRaised"] = "AlertRaised"
+    alert_id: str = Field(min_length=1, max_length=64)
+    rule_id: str = Field(min_length=1, max_length=64)
+    rule_name: str
+    moment_id: str
+    clip: AlertClip
+    matched: AlertMatch
+    score: float = Field(ge=-1, le=1, description="cosine, detection or OCR confidence")
+    # When the moment was embedded: occurred_at minus this is the alerting latency.
+    moment_at: datetime
+    thumbnail_uri: str | None = None
+
+
+FeedState = Literal["registered", "running", "reconnecting", "stopped", "failed"]
+
+
+class FeedRegistered(Event):
+    """A live feed was registered (POST /v1/feeds). ``video_id`` is the feed's id: its live
+    segments become moments of that video. The compacted ``feeds`` topic keeps the latest
+    registration per feed; a tombstone (a record without a value) deletes the feed."""
+
+    type: Literal["FeedRegistered"] = "FeedRegistered"
+    source: str = Field(min_length=1, max_length=2048)
+    segment_seconds: float = Field(gt=0, le=600)
+    realtime: bool = True
+    name: str | None = Field(default=None, max_length=200)
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+class FeedStatusChanged(Event):
+    """What a feed runner (vip/feeds) last said about a feed; the compacted ``feeds.status``
+    topic keeps the latest per feed id. ``registration_id`` is the event_id of the
+    FeedRegistered it is about, so a status left from an earlier registration of the same id
+    is told apart from the current one."""
+
+    type: Literal["FeedStatusChanged"] = "FeedStatusChanged"
+    registration_id: str = Field(min_length=1)
+    state: FeedState
+    detail: str | None = Field(default=None, description="why it is in this state, in words")
+    segments_published: int = Field(default=0, ge=0)
+    last_segment_at: datetime | None = None
+    last_error: str | None = None
+    restarts: int = Field(default=0, ge=0, description="runs started again after a crash")
+    runner: str = Field(min_length=1, description="host:pid of the runner process")
 
 
 E = TypeVar("E", bound=Event)

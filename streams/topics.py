@@ -18,6 +18,16 @@ RETRY_INFIX: Final = ".retry."
 DLQ_REPLAYS: Final = "dlq.replays"
 # The latest state of every video's job (agents/jobs): compacted, one record per video.
 JOBS: Final = "jobs"
+# Segments of live feeds (vip/live), keyed by feed id; agents/live cuts them into chunks.
+LIVE_SEGMENTS: Final = "live.segments"
+# Alert rules (agents/alerts), compacted and keyed by rule id (a tombstone deletes a rule), and
+# the alerts they raise, keyed by video or feed id.
+ALERT_RULES: Final = "alerts.rules"
+ALERTS: Final = "alerts"
+# Live feeds (vip/feeds): registrations keyed by feed id (a tombstone deletes a feed), and what
+# the feed runners say of each; both compacted, one record per feed.
+FEEDS: Final = "feeds"
+FEED_STATUS: Final = "feeds.status"
 
 
 def dead_letter_topic(topic: str) -> str:
@@ -44,7 +54,14 @@ def all_topics(retry_levels: int) -> tuple[str, ...]:
     """Every topic the platform uses; ``retry_levels`` is the most retries any stage makes
     (``agents.shared.retries.retry_levels(settings)``)."""
     retries = tuple(name for topic in PIPELINE for name in retry_topics(topic, retry_levels))
-    return PIPELINE + retries + dead_letter_topics() + (DLQ_REPLAYS, JOBS)
+    live = (
+        LIVE_SEGMENTS,
+        *retry_topics(LIVE_SEGMENTS, retry_levels),
+        dead_letter_topic(LIVE_SEGMENTS),
+    )
+    alerts = (ALERT_RULES, ALERTS)
+    feeds = (FEEDS, FEED_STATUS)
+    return PIPELINE + retries + dead_letter_topics() + (DLQ_REPLAYS, JOBS) + live + alerts + feeds
 
 
 def topic_configs() -> dict[str, dict[str, str]]:
@@ -54,4 +71,13 @@ def topic_configs() -> dict[str, dict[str, str]]:
     forever = {"retention.ms": "-1", "retention.bytes": "-1"}
     # Compaction keeps the latest state per video; a short segment lets it run hourly.
     jobs = {"cleanup.policy": "compact", "segment.ms": str(3600 * 1000)}
-    return {GRAPH_UPDATES: dict(forever), DLQ_REPLAYS: dict(forever), JOBS: jobs}
+    # Rules are never expired, only replaced or deleted: compaction keeps each one's latest.
+    rules = {"cleanup.policy": "compact", "segment.ms": str(3600 * 1000)}
+    return {
+        GRAPH_UPDATES: dict(forever),
+        DLQ_REPLAYS: dict(forever),
+        JOBS: jobs,
+        ALERT_RULES: rules,
+        FEEDS: dict(rules),
+        FEED_STATUS: dict(jobs),
+    }

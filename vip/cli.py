@@ -12,6 +12,8 @@ from typing import Annotated, Any
 import typer
 
 from vip import lag_cli, worker_cli
+from vip.feeds import cli as feeds_cli
+from vip.live import cli as live_cli
 from vip.settings import Settings, load_settings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Video Intelligence Platform")
@@ -25,6 +27,8 @@ graph_app = typer.Typer(
 )
 app.add_typer(graph_app, name="graph")
 app.command("lag")(lag_cli.lag)
+app.command("live")(live_cli.live)
+app.add_typer(feeds_cli.app, name="feeds")
 
 
 def _settings() -> Settings:

@@ -118,6 +118,16 @@ STAGE_WORKERS: dict[str, StageWorker] = {
         nice=2, concurrency=1, max_events=0, max_rss_mb=512,
         shutdown_soft_s=5, shutdown_hard_s=15,
     ),
+    # Live segments in order, so a feed's Video node ends with its last segment's status.
+    "live": StageWorker(
+        nice=5, concurrency=1, max_events=500, max_rss_mb=1024,
+        shutdown_soft_s=10, shutdown_hard_s=20,
+    ),
+    # Alert rules: quick pure checks on every moment, niced little so alerts come soon.
+    "alerts": StageWorker(
+        nice=2, concurrency=1, max_events=20000, max_rss_mb=768,
+        shutdown_soft_s=5, shutdown_hard_s=15,
+    ),
 }  # fmt: skip
 ORDERED_STAGES = frozenset({"graph", "jobs"})
 # A stage missing from the table (one added later) runs with these until it gets a row.
@@ -171,6 +181,13 @@ class Settings(BaseSettings):
     api_max_url_chars: int = Field(default=4096, ge=256)
     # Query-by-image uploads larger than this are refused (413).
     search_max_image_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    # Deadlines of the search path's store calls (connecting included); past one, or with the
+    # store unreachable, a search answers 503 with Retry-After (docs/api_hardening.md).
+    query_milvus_timeout_s: float = Field(default=10.0, gt=0)
+    query_neo4j_timeout_s: float = Field(default=5.0, gt=0)
+    # The graph retriever reads at most this many appearances (and mentions) of each entity,
+    # the most confident first: `person` alone had 63,000 at 100k moments.
+    query_graph_appearances_per_entity: int = Field(default=1000, ge=1)
     # Read responses cached per API replica, kept fresh by the embeddings and graph.updates
     # topics (docs/query_events.md); without the change feed nothing is cached.
     query_events_enabled: bool = True
@@ -181,13 +198,6 @@ class Settings(BaseSettings):
     query_events_sink_group: str = Field(default="vip-graph", min_length=1)
     # Chat sessions live in the API process (one replica, or sticky routing): idle ones expire.
     chat_session_ttl_s: float = Field(default=3600.0, gt=0)
-    # Deadlines of the search path's store calls (connecting included); past one, or with the
-    # store unreachable, a search answers 503 with Retry-After (docs/api_hardening.md).
-    query_milvus_timeout_s: float = Field(default=10.0, gt=0)
-    query_neo4j_timeout_s: float = Field(default=5.0, gt=0)
-    # The graph retriever reads at most this many appearances (and mentions) of each entity,
-    # the most confident first: `person` alone had 63,000 at 100k moments.
-    query_graph_appearances_per_entity: int = Field(default=1000, ge=1)
     chat_max_sessions: int = Field(default=10_000, ge=1)
     chat_history_turns: int = Field(default=20, ge=1, le=1000)
 
@@ -210,6 +220,20 @@ class Settings(BaseSettings):
 
     # When set, local upload paths must lie under one of these directories.
     allowed_source_roots: tuple[Path, ...] = ()
+
+    # Live feed sources (POST /v1/feeds; docs/live.md, "Feed registry"): stream URLs must
+    # resolve to public addresses; private ranges (10/8, 172.16/12, 192.168/16, 100.64/10,
+    # fc00::/7) and loopback only when allowed here, link-local (cloud metadata) never. Local
+    # file feeds are off unless allowed_source_roots is set.
+    feed_sources_allow_private: bool = False
+    feed_sources_allow_loopback: bool = False
+    # The feed runner (`vip feeds run`) starts a crashed feed again after
+    # feeds_restart_backoff_s * 2**(n-1), capped at feeds_restart_max_backoff_s, with jitter;
+    # a crash after feeds_max_restarts restarts in a row (none of them running as long as the
+    # cap) fails it.
+    feeds_restart_backoff_s: float = Field(default=2.0, gt=0)
+    feeds_restart_max_backoff_s: float = Field(default=60.0, gt=0)
+    feeds_max_restarts: int = Field(default=10, ge=1, le=1000)
 
     # Prometheus: a worker serves http://{host}:{worker_metrics_port}/metrics (0 turns it
     # off; give each worker process on one host its own port). The API serves /metrics itself.
@@ -297,6 +321,16 @@ class Settings(BaseSettings):
     llm_threads: int = Field(default=1, ge=1, le=64)
     llm_ctx_size: int = Field(default=4096, ge=512)
     llm_model_path: Path | None = None
+
+    # Alert rules (docs/alerts.md). Webhooks get alert_webhook_attempts tries, waiting
+    # alert_webhook_backoff_s * 2**(n-1) (capped at 30 s, with jitter) between them. URLs that
+    # resolve to private, link-local or reserved addresses are refused; loopback ones when
+    # alert_webhooks_allow_loopback is set, or unset on a stack bound to loopback (its callers
+    # are on the machine already, so a loopback webhook reaches nothing new).
+    alert_webhook_attempts: int = Field(default=4, ge=1, le=10)
+    alert_webhook_backoff_s: float = Field(default=1.0, gt=0, le=60)
+    alert_webhook_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    alert_webhooks_allow_loopback: bool | None = None
 
     @field_validator("host")
     @classmethod

@@ -96,6 +96,8 @@ def test_each_stage_has_its_own_consumer_group() -> None:
         "vip-embedding",
         "vip-graph",
         "vip-jobs",
+        "vip-live",
+        "vip-alerts",
     ]
     # The query service reads what Neo4j holds from the graph sink's commits.
     assert Settings().query_events_sink_group == app_id_for("graph")

@@ -121,3 +121,55 @@ class ApiService:
             return f"vip-api {spec['info']['version']}"
         except (httpx.HTTPError, ValueError, KeyError):
             return "?"
+
+
+class FeedsService:
+    """`vip feeds run`: the live feed runner (vip/feeds), a Kafka client like the worker. Every
+    runner joins one consumer group, which shares the registered feeds out among them."""
+
+    name = "feeds"
+    start_timeout_s = 60.0
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self.port = 0
+        self._admin: Any = None
+
+    def prepare(self) -> None:
+        pass
+
+    def launch(self) -> Launch:
+        return Launch(argv=[sys.executable, "-m", "vip", "feeds", "run"], env=PYTHON_ENV)
+
+    def is_ready(self) -> bool:
+        """Ready once the runners' consumer group is stable with a member."""
+        from vip.feeds.runner import GROUP_ID
+
+        group = self._group(GROUP_ID)
+        return group is not None and bool(group.members)
+
+    def version(self) -> str:
+        from vip.feeds.runner import GROUP_ID
+
+        group = self._group(GROUP_ID)
+        return f"feed runner · {len(group.members)} in {GROUP_ID}" if group is not None else "?"
+
+    def _group(self, group_id: str) -> Any:
+        """The consumer group's description while it is stable, else None."""
+        from confluent_kafka import ConsumerGroupState
+        from confluent_kafka.admin import AdminClient
+
+        if self._admin is None:
+            self._admin = AdminClient(
+                {
+                    "bootstrap.servers": self._settings.kafka_bootstrap,
+                    "socket.connection.setup.timeout.ms": 1000,
+                    "log_level": 3,
+                }
+            )
+        try:
+            futures = self._admin.describe_consumer_groups([group_id], request_timeout=2)
+            described = futures[group_id].result(timeout=3)
+        except Exception:
+            return None
+        return described if described.state == ConsumerGroupState.STABLE else None

@@ -6,13 +6,14 @@ from collections.abc import Callable
 
 from streams.topics import all_topics, topic_configs
 from vip.settings import Settings
-from vip.stack.apps import ApiService, WorkerService
+from vip.stack.apps import ApiService, FeedsService, WorkerService
 from vip.stack.manager import StackManager
 from vip.stack.milvus import MilvusService
 from vip.stack.service import Service
 
 INFRA = ("kafka", "neo4j", "milvus", "triton")
-APPS = ("worker", "api")
+# feeds: the live feed runner (`vip feeds run`); idle, and cheap, while no feed is registered.
+APPS = ("worker", "api", "feeds")
 # Started when named (`vip stack up llm`) or when the settings need it
 # (VIP_ANSWER_GENERATOR=local); the default, extractive answers, needs none of them.
 OPTIONAL = ("llm",)
@@ -31,6 +32,7 @@ def services(settings: Settings) -> list[Service]:
         TritonService(settings),
         WorkerService(settings),
         ApiService(settings),
+        FeedsService(settings),
         LlmService(settings),
     ]
 

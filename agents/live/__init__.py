@@ -1,0 +1,1 @@
+"""Live stage: live.segments → chunks (and the feed's Video node on graph.updates)."""
