@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-import os
-import subprocess
 import sys
 from typing import Any
 
@@ -14,7 +11,6 @@ from vip.settings import Settings
 from vip.stack.service import Launch, answers_ok
 
 PYTHON_ENV = {"PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1"}
-log = logging.getLogger(__name__)
 
 
 class WorkerService:
@@ -31,30 +27,7 @@ class WorkerService:
         self._admin: Any = None
 
     def prepare(self) -> None:
-        """Stage groups new to this Kafka start where the former single group had got to.
-
-        In a child process: once, on a freshly started broker, the first group-offsets request
-        crashed the whole `vip stack up` (exit 139, inside librdkafka). A broker that never had
-        the old group has nothing to adopt, so a failure here is logged and start-up goes on."""
-        code = (
-            "import sys; from vip.stack.worker_groups import adopt_legacy_offsets as adopt; "
-            "adopt(sys.argv[1])"
-        )
-        try:
-            done = subprocess.run(
-                [sys.executable, "-c", code, self._settings.kafka_bootstrap],
-                env={**os.environ, **PYTHON_ENV},
-                timeout=60,
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
-            log.warning("adopting the legacy consumer group's offsets timed out; skipped")
-            return
-        if done.returncode != 0:
-            log.warning(
-                "adopting the legacy consumer group's offsets failed (exit %s); skipped",
-                done.returncode,
-            )
+        pass
 
     def launch(self) -> Launch:
         return Launch(argv=[sys.executable, "-m", "vip", "worker"], env=PYTHON_ENV)
