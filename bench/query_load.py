@@ -21,6 +21,7 @@ Printed, in this order:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import logging
@@ -34,15 +35,30 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from pymilvus import MilvusClient
 
-from bench.query_corpus import QUALITY_QUERIES, questions, search_queries
+from agents.shared.milvus_store import GRPC_OPTIONS, KINDS, MomentCollections, collection_name
+from agents.shared.triton_client import TritonClient
+from bench.query_corpus import QUALITY_QUERIES, build_corpus, questions, search_queries
+from bench.query_milvus import (
+    HNSW,
+    HNSW_SEARCH,
+    STORES,
+    Server,
+    index_for_new_collections,
+    vector_store,
+    wait_indexed,
+)
 from bench.query_profile import HYBRID_CALLS, SEARCH_CALLS, profile
 from bench.query_stores import (
     BuildSpec,
     build,
     environment_note,
+    fill_milvus,
     load_manifest,
+    moment_vectors,
     process_cpu_s,
+    real_rows,
     servers,
     wipe,
 )
@@ -144,7 +160,9 @@ def locust_run(
     }
 
 
-def load(args: argparse.Namespace, api_url: str, manager: Any, dev: Any) -> list[dict]:
+def load(
+    args: argparse.Namespace, api_url: str, manager: Any, dev: Any, vectors: Server | None = None
+) -> list[dict]:
     """Every endpoint at every concurrency, ``args.repeat`` times, interleaved. Each run walks a
     pool of distinct queries from its own starting point (the profile's are not in it); the
     bench API runs without its response cache, so a repeat would be answered the same way."""
@@ -164,7 +182,7 @@ def load(args: argparse.Namespace, api_url: str, manager: Any, dev: Any) -> list
                     used["answer" if endpoint == "answer" else "search"] += SLICE
                     out = Path(tmp) / f"{endpoint}-{users}-{repeat}"
                     result = measured_run(
-                        api_url, endpoint, users, args.run_time, texts, out, manager, dev
+                        api_url, endpoint, users, args.run_time, texts, out, manager, dev, vectors
                     )
                     result["repeat"] = repeat
                     print(json.dumps(result), flush=True)
@@ -181,17 +199,25 @@ def measured_run(
     out: Path,
     manager: Any,
     dev: Any,
+    vectors: Server | None = None,
 ) -> dict[str, Any]:
-    """One Locust run, with the load average and each process's CPU time per request."""
+    """One Locust run, with the load average and each process's CPU time per request.
+    ``vectors``: the vector store the bench started itself, if not the manager's Milvus."""
     owners = {"api": manager, "milvus": manager, "neo4j": manager, "triton": dev}
-    cpu = {name: process_cpu_s(owner, name) for name, owner in owners.items()}
+
+    def process_cpu(owner: Any, name: str) -> float:
+        if name == "milvus" and vectors is not None:
+            return vectors.cpu_s()
+        return process_cpu_s(owner, name)
+
+    cpu = {name: process_cpu(owner, name) for name, owner in owners.items()}
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     load_before = os.getloadavg()[0]
     stats = locust_run(api_url, endpoint, users, run_time_s, texts, out)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     served = max(1, stats["requests"])
     per_request = {
-        name: 1000 * (process_cpu_s(owners[name], name) - spent) / served
+        name: 1000 * (process_cpu(owners[name], name) - spent) / served
         for name, spent in cpu.items()
     }
     locust_cpu = after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime
@@ -240,6 +266,43 @@ def print_tables(baseline: dict, results: list[dict], rows: list[dict]) -> None:
         )
 
 
+def fill_other_store(uri: str, spec: BuildSpec, settings: Any, dev: Any) -> None:
+    """The Lite build's moments (the same synthetic ones, vectors made again the same way, and
+    the dev stack's real ones) into another, empty vector store, in HNSW collections made by
+    agents/shared/milvus_store, flushed and indexed before the API starts."""
+    began = time.perf_counter()
+    corpus = build_corpus(spec.moments, spec.themes, spec.seed)
+    vectors: tuple[Any, ...] = ()
+    if corpus.moments:
+        with TritonClient(dev.triton_url) as triton:
+            vectors = moment_vectors(corpus, triton, spec.seed)
+    real, _ = real_rows(dev)
+    with index_for_new_collections(HNSW):
+        collections = MomentCollections(uri, settings.milvus_collection, 60)
+        try:
+            collections.ensure_collections()
+        finally:
+            collections.close()
+    client = MilvusClient(uri=uri, timeout=600, grpc_options=GRPC_OPTIONS)
+    try:
+        filled = time.perf_counter()
+        fill_milvus(client, corpus, vectors, real)
+        flushed = time.perf_counter()
+        for kind in KINDS:
+            name = collection_name(settings.milvus_collection, kind)
+            client.flush(name)
+            wait_indexed(client, name)
+            client.release_collection(name)
+            client.load_collection(name)
+    finally:
+        client.close()
+    print(
+        f"  vectors made in {filled - began:.0f} s, inserted and flushed in "
+        f"{flushed - filled:.0f} s, indexed and loaded in {time.perf_counter() - flushed:.0f} s",
+        flush=True,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--moments", type=int, default=100_000, help="synthetic moments")
@@ -254,6 +317,15 @@ def main() -> None:
     parser.add_argument("--rebuild", action="store_true", help="build the stores again")
     parser.add_argument("--build-only", action="store_true", help="build (or check) and stop")
     parser.add_argument("--cache-dir", type=Path, default=CACHE_DIR)
+    parser.add_argument(
+        "--vector-store",
+        choices=STORES,
+        default="milvus-lite",
+        help="milvus-lite: the stack's, FLAT, built once and reused; milvus-embedded: the "
+        "`milvus` package's Milvus 2.3 standalone (uv sync --inexact --group bench-milvus), "
+        "started by the bench in a temporary directory, filled anew with the same moments, "
+        "HNSW (M 16, efConstruction 200) searched with ef 64; the graph is the Lite build's",
+    )
     args = parser.parse_args()
     # The graph query names Alias, which the bench graph lacks: Neo4j says so on every call.
     logging.getLogger("neo4j.notifications").setLevel(logging.ERROR)
@@ -270,7 +342,17 @@ def main() -> None:
     print(f"stores: {manifest}", flush=True)
     if args.build_only:
         return
-    with servers(settings, ["milvus", "neo4j", "api"]) as manager:
+    with contextlib.ExitStack() as stack:
+        vectors = None
+        names, search_params = ["milvus", "neo4j", "api"], None
+        if args.vector_store != "milvus-lite":
+            vectors = stack.enter_context(
+                vector_store(args.vector_store, port=ports["milvus_port"])
+            )
+            fill_other_store(vectors.uri, spec, settings, dev)
+            names, search_params = ["neo4j", "api"], dict(HNSW_SEARCH)
+            print(f"{vectors.name} {vectors.version} filled; {environment_note()}", flush=True)
+        manager = stack.enter_context(servers(settings, names, search_params))
         began = time.perf_counter()
         warm = search_queries(WARM_QUERIES, args.seed)
         statuses = warm_up(settings.api_url, warm[-args.warm_up :])
@@ -280,12 +362,20 @@ def main() -> None:
         print(f"quality checked in {time.perf_counter() - began:.0f} s; {environment_note()}")
         baseline = profile(settings, warm[: args.profile_queries], settings.api_url)
         print(f"profiled; {environment_note()}", flush=True)
-        results = load(args, settings.api_url, manager, dev_stack_manager(dev, echo=print))
+        results = load(args, settings.api_url, manager, dev_stack_manager(dev, echo=print), vectors)
     print_tables(baseline, results, rows)
-    record = settings.state_dir / f"results-{time.strftime('%Y%m%dT%H%M%S')}.json"
+    store = "" if args.vector_store == "milvus-lite" else f"{args.vector_store}-"
+    record = settings.state_dir / f"results-{store}{time.strftime('%Y%m%dT%H%M%S')}.json"
     record.write_text(
         json.dumps(
-            {"manifest": manifest, "baseline": baseline, "quality": rows, "load": results}, indent=2
+            {
+                "vector_store": args.vector_store,
+                "manifest": manifest,
+                "baseline": baseline,
+                "quality": rows,
+                "load": results,
+            },
+            indent=2,
         )
     )
     print(f"\nrecorded in {record}")

@@ -66,9 +66,10 @@ class BenchApi:
     name = "api"
     start_timeout_s = 90.0
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, search_params: dict[str, Any] | None = None) -> None:
         self._settings = settings
         self.port = settings.api_port
+        self._search_params = search_params
 
     def prepare(self) -> None:
         pass
@@ -87,7 +88,10 @@ class BenchApi:
             "VIP_QUERY_EVENTS_ENABLED": "false",
             "VIP_ANSWER_GENERATOR": "extractive",
         }
-        return Launch(argv=[sys.executable, "-m", "vip", "api"], env=env)
+        if self._search_params is None:
+            return Launch(argv=[sys.executable, "-m", "vip", "api"], env=env)
+        env["VIP_BENCH_SEARCH_PARAMS"] = json.dumps(self._search_params)
+        return Launch(argv=[sys.executable, "-m", "bench.query_api"], env=env)
 
     def is_ready(self) -> bool:
         try:
@@ -100,10 +104,13 @@ class BenchApi:
 
 
 @contextlib.contextmanager
-def servers(settings: Settings, names: Sequence[str]) -> Iterator[StackManager]:
-    """The named bench servers (milvus, neo4j, api) up for the block, stopped after it."""
+def servers(
+    settings: Settings, names: Sequence[str], search_params: dict[str, Any] | None = None
+) -> Iterator[StackManager]:
+    """The named bench servers (milvus, neo4j, api) up for the block, stopped after it.
+    ``search_params``: the API's vector search parameters, if not the project's."""
     manager = StackManager(
-        [MilvusService(settings), Neo4jService(settings), BenchApi(settings)],
+        [MilvusService(settings), Neo4jService(settings), BenchApi(settings, search_params)],
         settings.run_dir,
         settings.logs_dir,
         host=settings.host,
