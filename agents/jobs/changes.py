@@ -1,4 +1,13 @@
-"""What each pipeline record does to the progress of the upload it belongs to (pure)."""
+"""What each pipeline record does to the progress of the upload it belongs to (pure).
+
+Every event of an upload agrees on its chunk count and duration, so the first one seen is
+kept. A live feed is the exception (its upload id is ``live:<feed id>``, agents/live): while it
+runs, each chunk says one more chunk follows its own (``index + 2``) and only the final
+segment's chunk and Video delta say the true count, so its counts and its timeline only grow
+and the largest seen is kept. A job then stays "processing" while the feed runs: whatever its
+largest count, the chunk that would complete it has not been cut yet (a running chunk ``n``
+raises the count to ``n + 2``), and only the final chunk can be the last one planned.
+"""
 
 from __future__ import annotations
 
@@ -23,7 +32,10 @@ from streams.records import (
 )
 
 MAX_LETTERS: Final = 50
+# agents.live.core.feed_upload_id: every chunk of a live feed belongs to this one "upload".
+LIVE_UPLOAD_PREFIX: Final = "live:"
 T = TypeVar("T")
+N = TypeVar("N", int, float)
 Apply = Callable[[UploadProgress], UploadProgress]
 
 
@@ -39,13 +51,15 @@ def change(record: Event, at: datetime) -> tuple[str | None, Apply] | None:
         span = record.span
         name = {ChunkCut: "chunking", ChunkAnalysed: "analysis"}.get(type(record), "embedding")
         cache_hit = isinstance(record, ChunkAnalysed) and record.cache_hit
+        # A running feed's video_duration reaches one segment past the chunk; its end is known.
+        live = is_live_upload(span.upload_id)
         apply = partial(
             _published,
             name=name,
             index=span.chunk_index,
             at=at,
             chunk_count=span.chunk_count,
-            duration=span.video_duration,
+            duration=span.end if live else span.video_duration,
             source=span.source,
             cache_hit=cache_hit,
         )
@@ -89,8 +103,7 @@ def _published(
     )
     update: dict[str, object] = {
         "stages": {**upload.stages, name: after},
-        "chunks_planned": _first(upload.chunks_planned, chunk_count),
-        "video_duration": _first(upload.video_duration, duration),
+        **_plan(upload, chunk_count, duration),
         "source": upload.source or source,
     }
     if cache_hit:
@@ -127,12 +140,25 @@ def _planned(record: GraphUpdated) -> tuple[str | None, Apply] | None:
 
 
 def _with_plan(upload: UploadProgress, *, count: int, duration: float | None) -> UploadProgress:
-    return upload.model_copy(
-        update={
-            "chunks_planned": _first(upload.chunks_planned, count),
-            "video_duration": _first(upload.video_duration, duration),
+    return upload.model_copy(update=_plan(upload, count, duration))
+
+
+def is_live_upload(upload_id: str | None) -> bool:
+    return upload_id is not None and upload_id.startswith(LIVE_UPLOAD_PREFIX)
+
+
+def _plan(upload: UploadProgress, count: int | None, duration: float | None) -> dict[str, object]:
+    """The upload's chunk count and duration after an event that says ``count`` and
+    ``duration``: the first said, or for a live feed the largest (see the module's doc)."""
+    if is_live_upload(upload.upload_id):
+        return {
+            "chunks_planned": _largest(upload.chunks_planned, count),
+            "video_duration": _largest(upload.video_duration, duration),
         }
-    )
+    return {
+        "chunks_planned": _first(upload.chunks_planned, count),
+        "video_duration": _first(upload.video_duration, duration),
+    }
 
 
 def _lettered(upload: UploadProgress, *, letter: JobDeadLetter) -> UploadProgress:
@@ -152,6 +178,12 @@ def _with(indexes: Iterable[int], index: int) -> tuple[int, ...]:
 def _first(known: T | None, candidate: T | None) -> T | None:
     """What an earlier event said, else this one's: every event of an upload agrees."""
     return known if known is not None else candidate
+
+
+def _largest(known: N | None, candidate: N | None) -> N | None:
+    if known is None or candidate is None:
+        return candidate if known is None else known
+    return max(known, candidate)
 
 
 def earliest(current: datetime | None, at: datetime) -> datetime:

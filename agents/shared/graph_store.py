@@ -77,6 +77,22 @@ SET v.indexed_chunks = indexed,
 """
 
 
+# Written for each Video row of a delta instead of the plain MERGE/SET. A live feed's chunks
+# say one more chunk follows theirs (agents/live/core.py), so a late delta of an earlier chunk
+# would lower the count that the final segment set and let REFRESH_STATUS complete the feed
+# before its last chunks are indexed: a live Video keeps the larger count. Which count wins
+# depends only on the order of the deltas, so a replay of graph.updates rebuilds the same graph.
+MERGE_VIDEOS = """
+UNWIND $rows AS row
+MERGE (n:Video {key: row.key})
+WITH n, row, n.chunk_count AS before
+SET n += row.props
+WITH n, before
+WHERE n.live = true AND before > n.chunk_count
+SET n.chunk_count = before
+"""
+
+
 # Face tracks of consecutive chunks are one person when the track ending at a chunk boundary
 # and the one starting there overlap (IoU >= 0.2) within 4.5 s (agents/graph/tracks.py's
 # rule). Derived from the boundary's edges alone, so the result does not depend on which
@@ -279,6 +295,9 @@ def _write_delta(tx: ManagedTransaction, update: GraphUpdated) -> None:
             {"start": edge.start_key, "end": edge.end_key, "key": edge.key, "props": edge.props}
         )
     for label, rows in nodes.items():
+        if label == "Video":
+            tx.run(MERGE_VIDEOS, rows=rows).consume()
+            continue
         tx.run(
             f"UNWIND $rows AS row MERGE (n:{label} {{key: row.key}}) SET n += row.props",
             rows=rows,

@@ -51,9 +51,10 @@ def live(
     except LiveError as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(1) from exc
+    continued = f" from segment {stats.first_index}" if stats.first_index else ""
     typer.echo(
-        f"feed {spec.feed_id}: {stats.ended}; {stats.segments_published} segment(s) up to "
-        f"{stats.timeline_end:.2f}s, {stats.reconnects} reconnect(s)"
+        f"feed {spec.feed_id}: {stats.ended}; {stats.segments_published} segment(s){continued} "
+        f"up to {stats.timeline_end:.2f}s, {stats.reconnects} reconnect(s)"
     )
     if stats.ended == "gave-up":
         typer.secho(f"last error: {stats.last_error}", fg=typer.colors.RED, err=True)

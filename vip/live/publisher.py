@@ -1,6 +1,9 @@
 """Run one live feed: read its source, cut it into segments at keyframes, store each segment
 and publish a :class:`~streams.records.LiveSegmentRecorded` for it, reconnecting with backoff
-when the source drops. :func:`run_feed` is what `vip live` and the feed registry call."""
+when the source drops. :func:`run_feed` is what `vip live` and the feed registry call.
+
+A feed started again under the same id continues from the last segment an earlier run
+published on ``live.segments`` (vip.live.timeline.restart_after)."""
 
 from __future__ import annotations
 
@@ -17,9 +20,10 @@ from typing import Literal
 from agents.shared.blob_store import create_blob_store
 from streams.records import LiveSegmentRecorded
 from vip.live.errors import LiveError, PublishFailed, SourceDropped, SourceUnavailable
+from vip.live.history import KafkaSegmentHistory
 from vip.live.sink import KafkaSegmentSink, SegmentSink
 from vip.live.source import END_TOLERANCE_S, OpenedSource, SegmentWriter, SourcePacket
-from vip.live.timeline import Backoff, Resume, SegmentPlanner, resume_after_drop
+from vip.live.timeline import Backoff, Resume, SegmentPlanner, restart_after, resume_after_drop
 from vip.settings import Settings
 
 __all__ = ["FeedSpec", "FeedStats", "run_feed"]
@@ -65,9 +69,14 @@ class FeedStats:
     last_error: str | None = None
     ended: FeedEnd | None = None
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    # The index this run started at: past 0 when it continued an earlier run of the feed.
+    first_index: int = 0
 
 
 SegmentCallback = Callable[[LiveSegmentRecorded], None]
+# The last segment an earlier run of a feed published (None: none did); PublishFailed when
+# it cannot be read.
+LastSegment = Callable[[str], LiveSegmentRecorded | None]
 
 
 def run_feed(
@@ -78,11 +87,16 @@ def run_feed(
     backoff: Backoff | None = None,
     sink: SegmentSink | None = None,
     on_segment: SegmentCallback | None = None,
+    last_segment: LastSegment | None = None,
 ) -> FeedStats:
     """Publish ``spec``'s segments until the source ends or ``stop`` is set; a source that
     fails to open or drops is tried again after :class:`Backoff`'s delays, and the feed gives
-    up after its ``max_tries`` failures in a row. ``on_segment`` sees each published record."""
+    up after its ``max_tries`` failures in a row. ``on_segment`` sees each published record.
+    The feed continues from ``last_segment(feed_id)`` (default: read from ``live.segments``;
+    pass ``lambda _: None`` to start at segment 0)."""
     policy = backoff or Backoff()
+    if last_segment is None:
+        last_segment = KafkaSegmentHistory(settings)
     if sink is None:
         blobs = create_blob_store(
             settings.blob_store,
@@ -92,7 +106,7 @@ def run_feed(
             settings.s3_endpoint_url,
         )
         sink = KafkaSegmentSink(settings, blobs)
-    feed = _Feed(spec, sink, stop, on_segment)
+    feed = _Feed(spec, sink, stop, on_segment, last_segment)
     failures = 0
     try:
         while not stop.is_set():
@@ -131,12 +145,17 @@ class _Feed:
         sink: SegmentSink,
         stop: threading.Event,
         on_segment: SegmentCallback | None,
+        last_segment: LastSegment,
     ) -> None:
         self.spec = spec
         self.stats = FeedStats()
         self._sink = sink
         self._stop = stop
         self._on_segment = on_segment
+        self._last_segment = last_segment
+        # What an earlier run published last; read once, before the first connection.
+        self._earlier: LiveSegmentRecorded | None = None
+        self._earlier_read = False
         self._next_index = 0
         self._started = time.monotonic()
         # A seekable source's clock reading at timeline 0, fixed by its first connection.
@@ -144,16 +163,39 @@ class _Feed:
 
     def play_once(self) -> bool:
         """One connection: True when the feed is over (source ended, or stopped)."""
+        if not self._earlier_read:
+            self._earlier = self._last_segment(self.spec.feed_id)
+            self._earlier_read = True
         with OpenedSource(self.spec.source) as opened:
-            resume = resume_after_drop(
-                self._next_index,
-                self.stats.timeline_end,
-                opened.seekable,
-                time.monotonic() - self._started,
-            )
+            if self._earlier is not None and self.stats.segments_published == 0:
+                resume = self._restart(opened)
+            else:
+                resume = resume_after_drop(
+                    self._next_index,
+                    self.stats.timeline_end,
+                    opened.seekable,
+                    time.monotonic() - self._started,
+                )
             if opened.seekable and resume.seek_to and self._seekable_zero is not None:
                 opened.seek(self._seekable_zero + resume.seek_to)
             return self._cut(opened, resume)
+
+    def _restart(self, opened: OpenedSource) -> Resume:
+        """Continue after the segment an earlier run published (see restart_after)."""
+        resume = restart_after(self._earlier, self.spec.source, opened.seekable, _now())
+        self._next_index = self.stats.first_index = resume.segment_index
+        # A live timeline keeps pace with the wall clock from where it continues.
+        self._started = time.monotonic() - resume.timeline_start
+        if resume.seek_to is not None:
+            self._seekable_zero = opened.start_time
+        if resume.segment_index:
+            log.info(
+                "feed %s: continues at segment %d, %.2fs on its timeline",
+                self.spec.feed_id,
+                resume.segment_index,
+                resume.timeline_start,
+            )
+        return resume
 
     def _cut(self, opened: OpenedSource, resume: Resume) -> bool:
         spec = self.spec

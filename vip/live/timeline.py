@@ -9,12 +9,16 @@ Kafka redelivery) lands on the same moment id downstream (``{feed_id}:{n:05d}``)
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+
+from streams.records import LiveSegmentRecorded
 
 __all__ = [
     "MIN_TAIL_FRACTION",
     "Backoff",
     "Resume",
     "SegmentPlanner",
+    "restart_after",
     "resume_after_drop",
 ]
 
@@ -77,6 +81,31 @@ def resume_after_drop(
         return Resume(next_index, published_end, seek_to=published_end)
     start = round(max(published_end, elapsed_wall_s), _DIGITS)
     return Resume(next_index, start, seek_to=None)
+
+
+def restart_after(
+    last: LiveSegmentRecorded | None, source: str, seekable: bool, now: datetime
+) -> Resume:
+    """Where a feed started again (a new `vip live`, another runner) continues, given the last
+    segment an earlier run of the same feed id published (``live.segments``).
+
+    * A live source continues the feed's timeline at the next index; the time the feed was
+      away (from that segment's publication to ``now``) is a gap on the timeline, as after a
+      reconnect, so nothing published before is overwritten.
+    * A seekable source whose earlier run of the same source stopped before its end (no
+      final segment) seeks to that segment's end and goes on from the next index, as a
+      reconnect does: no duplicate, no gap. A seekable source's timeline is its own clock.
+    * Otherwise (no earlier run, a finished file, another file) the source starts afresh at
+      segment 0, whose moments the same file's segments overwrite with themselves."""
+    if last is None:
+        return Resume(0, 0.0, seek_to=None)
+    end = round(last.end, _DIGITS)
+    if seekable:
+        if last.source == source and not last.final:
+            return Resume(last.segment_index + 1, end, seek_to=end)
+        return Resume(0, 0.0, seek_to=None)
+    away = max(0.0, (now - last.occurred_at).total_seconds())
+    return Resume(last.segment_index + 1, round(end + away, _DIGITS), seek_to=None)
 
 
 @dataclass(frozen=True)
