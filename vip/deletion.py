@@ -52,6 +52,7 @@ def delete_video(
                 f"video {video_id} is still processing; wait for it to finish, or force it "
                 "(a stage still at work may write parts of it back)"
             )
+        moments.ensure_collections()  # loads them: a restarted Milvus has them released
         vectors: dict[str, int] = {}
         for kind, collection in moments.by_kind.items():
             vectors[kind] = len(collection.ids(video_id))

@@ -44,6 +44,7 @@ def nodes_of(graph: Neo4jGraph, video_id: str) -> dict[str, int]:
 def vectors_of(settings: Settings, video_id: str) -> dict[str, int]:
     moments = MomentCollections(settings.milvus_uri, settings.milvus_collection)
     try:
+        moments.ensure_collections()  # loaded: an earlier test may have restarted Milvus
         return {kind: len(store.ids(video_id)) for kind, store in moments.by_kind.items()}
     finally:
         moments.close()
