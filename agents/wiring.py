@@ -64,10 +64,16 @@ class Dependencies:
         return client
 
     def milvus(self) -> MilvusMoments:
-        from agents.shared.milvus_store import MilvusMoments
+        from agents.shared.milvus_store import MilvusMoments, index_of
 
         def make() -> MilvusMoments:
-            store = MilvusMoments(self.settings.milvus_uri, self.settings.milvus_collection)
+            s = self.settings
+            store = MilvusMoments(
+                s.milvus_uri,
+                s.milvus_collection,
+                index=index_of(s),
+                consistency=s.milvus_consistency,
+            )
             store.ensure_collection()
             return store
 
@@ -76,10 +82,10 @@ class Dependencies:
 
     def milvus_collections(self) -> MomentCollections:
         """Every kind of moment vector (text, visual, multimodal), one collection each."""
-        from agents.shared.milvus_store import MomentCollections
+        from agents.shared.milvus_store import moment_collections
 
         def make() -> MomentCollections:
-            stores = MomentCollections(self.settings.milvus_uri, self.settings.milvus_collection)
+            stores = moment_collections(self.settings)
             stores.ensure_collections()
             return stores
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from agents.shared.blob_store import VIDEO_FOLDERS, BlobStore
 from agents.shared.graph_store import Neo4jGraph
-from agents.shared.milvus_store import MomentCollections
+from agents.shared.milvus_store import moment_collections
 from agents.wiring import Dependencies
 from streams import topics
 from streams.records import GraphUpdated, encode
@@ -43,7 +43,7 @@ def delete_video(
     blobs: BlobStore | None = None,
 ) -> DeletionReport:
     graph = Neo4jGraph(settings.neo4j_uri, auth=settings.neo4j_auth)
-    moments = MomentCollections(settings.milvus_uri, settings.milvus_collection)
+    moments = moment_collections(settings)
     try:
         record = graph.get_video(video_id)
         status = None if record is None else record.props.get("status")

@@ -54,6 +54,22 @@ BlobFolder = Literal["keyframes", "strips", "audio", "features", "analysis-cache
 BLOB_RETENTION_DAYS: dict[BlobFolder, float] = {"strips": 7.0, "audio": 7.0, "features": 7.0}
 
 
+class MilvusIndex(BaseModel):
+    """The vector index of new Milvus collections and how searches use it (docs/benchmarks.md,
+    "Embeddings" and "Other vector stores and indexes"). FLAT is exact and, at the size of the
+    shared media, no slower; past some tens of thousands of moments on a Milvus that builds
+    indexes, HNSW (``build``: M, efConstruction; ``search``: ef) or IVF_FLAT (``build``: nlist;
+    ``search``: nprobe) answer faster. Set as JSON:
+    ``VIP_MILVUS_INDEX='{"type": "IVF_FLAT", "build": {"nlist": 1024}, "search": {"nprobe": 32}}'``.
+    Collections that exist keep the index they were made with."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    type: Literal["FLAT", "HNSW", "IVF_FLAT", "IVF_SQ8", "AUTOINDEX"] = "FLAT"
+    build: dict[str, Annotated[int, Field(ge=1)]] = Field(default_factory=dict)
+    search: dict[str, Annotated[int, Field(ge=1)]] = Field(default_factory=dict)
+
+
 class StageWorker(BaseModel):
     """How one stage's worker process runs (README, "Workers"): its CPU priority, how many
     events it handles at once, when it is recycled, and how long it gets to stop."""
@@ -160,6 +176,10 @@ class Settings(BaseSettings):
 
     milvus_port: int = 19530
     milvus_collection: str = "moments"
+    milvus_index: MilvusIndex = Field(default_factory=MilvusIndex)
+    # Strong: a search sees every moment written before it (a completed job is searchable at
+    # once). Bounded reads may lag the last writes by a moment and skip the wait for them.
+    milvus_consistency: Literal["Strong", "Bounded", "Session", "Eventually"] = "Strong"
     # Where a moment's multimodal vector comes from: "conse" projects its image tags and
     # detections onto the text embeddings of the class names (works everywhere);
     # "image_text_embedding" uses that Triton slot's joint image-text model when a deployment

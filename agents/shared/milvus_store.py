@@ -16,8 +16,8 @@ import json
 import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
-from typing import Any, Final, Literal, TypeVar, get_args
+from dataclasses import asdict, dataclass, field
+from typing import Any, Final, Literal, Protocol, TypeVar, get_args
 
 from pymilvus import DataType, MilvusClient, MilvusException
 
@@ -29,16 +29,43 @@ Kind = Literal["text", "visual", "multimodal"]
 KINDS: Final[tuple[Kind, ...]] = get_args(Kind)
 DIM = 384  # MiniLM, the text space
 DIMS: Final[Mapping[Kind, int]] = {"text": DIM, "visual": 1280, "multimodal": DIM}
-# Chosen by recall@10 against exact search on our own embeddings (bench/index_recall.py,
-# docs/benchmarks.md "Embeddings"). Milvus Lite searches rows not yet flushed into a sealed
-# segment by brute force whatever the index, so the index only matters once a collection is
-# flushed (at 128 MB of rows or on an explicit flush).
-INDEXES: Final[Mapping[Kind, Mapping[str, Any]]] = {
-    "text": {"index_type": "FLAT", "metric_type": "COSINE"},
-    "visual": {"index_type": "FLAT", "metric_type": "COSINE"},
-    "multimodal": {"index_type": "FLAT", "metric_type": "COSINE"},
-}
-SEARCH_PARAMS: Final[Mapping[str, Any]] = {"metric_type": "COSINE"}
+# The default index, chosen by recall@10 against exact search on our own embeddings
+# (bench/index_recall.py, docs/benchmarks.md "Embeddings"). Milvus Lite searches rows not yet
+# flushed into a sealed segment by brute force whatever the index, so the index only matters
+# once a collection is flushed (at 128 MB of rows or on an explicit flush). A deployment with
+# many moments sets another (Settings.milvus_index: HNSW, IVF_FLAT) and how searches use it.
+METRIC: Final = "COSINE"
+INDEX_TYPES: Final = ("FLAT", "HNSW", "IVF_FLAT", "IVF_SQ8", "AUTOINDEX")
+
+
+@dataclass(frozen=True)
+class VectorIndex:
+    """The vector index new collections get (``build``: HNSW's ``M`` and ``efConstruction``,
+    IVF's ``nlist``) and the parameters searches pass to it (``search``: HNSW's ``ef``, IVF's
+    ``nprobe``). An existing collection keeps the index it was made with."""
+
+    type: str = "FLAT"
+    build: Mapping[str, int] = field(default_factory=dict)
+    search: Mapping[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.type not in INDEX_TYPES:
+            raise ValueError(f"index type must be one of {INDEX_TYPES}, got {self.type!r}")
+
+    def index_params(self) -> dict[str, Any]:
+        params: dict[str, Any] = {"index_type": self.type, "metric_type": METRIC}
+        if self.build:
+            params["params"] = dict(self.build)
+        return params
+
+    def search_params(self) -> dict[str, Any]:
+        params: dict[str, Any] = {"metric_type": METRIC}
+        if self.search:
+            params["params"] = dict(self.search)
+        return params
+
+
+DEFAULT_INDEX: Final = VectorIndex()
 OUTPUT_FIELDS = [
     "kind",
     "video_id",
@@ -149,6 +176,8 @@ class MilvusMoments:
         kind: Kind = "text",
         dim: int | None = None,
         client: MilvusClient | None = None,
+        index: VectorIndex = DEFAULT_INDEX,
+        consistency: str = CONSISTENCY,
     ) -> None:
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
@@ -156,6 +185,7 @@ class MilvusMoments:
         self.kind: Kind = kind
         self.dim = DIMS[kind] if dim is None else dim
         self.timeout_s = timeout_s
+        self.index, self.consistency = index, consistency
         self._owns_client = client is None
         self._client = client or MilvusClient(uri=uri, timeout=timeout_s, grpc_options=GRPC_OPTIONS)
 
@@ -198,7 +228,7 @@ class MilvusMoments:
         schema.add_field("labels", DataType.VARCHAR, max_length=2048)
         schema.add_field("thumbnail", DataType.VARCHAR, max_length=2048)
         index = self._client.prepare_index_params()
-        index.add_index(field_name="vector", **INDEXES[self.kind])
+        index.add_index(field_name="vector", **self.index.index_params())
         self._client.create_collection(self.collection, schema=schema, index_params=index)
         self._client.load_collection(self.collection)
 
@@ -265,8 +295,8 @@ class MilvusMoments:
                 limit=top_k,
                 filter=expr,
                 output_fields=OUTPUT_FIELDS,
-                search_params=dict(SEARCH_PARAMS),
-                consistency_level=CONSISTENCY,
+                search_params=self.index.search_params(),
+                consistency_level=self.consistency,
             )
         )
         hits = []
@@ -290,17 +320,63 @@ class MilvusMoments:
         return hits
 
 
+class MilvusSettings(Protocol):
+    """The part of vip.settings.Settings a deployment's collections are made from."""
+
+    @property
+    def milvus_uri(self) -> str: ...
+
+    @property
+    def milvus_collection(self) -> str: ...
+
+    @property
+    def milvus_consistency(self) -> str: ...
+
+    @property
+    def milvus_index(self) -> Any: ...  # vip.settings.MilvusIndex: type, build, search
+
+
+def index_of(settings: MilvusSettings) -> VectorIndex:
+    chosen = settings.milvus_index
+    return VectorIndex(chosen.type, dict(chosen.build), dict(chosen.search))
+
+
+def moment_collections(settings: MilvusSettings, timeout_s: float = 10.0) -> MomentCollections:
+    """The deployment's three collections, with its index and consistency (not yet ensured)."""
+    return MomentCollections(
+        settings.milvus_uri,
+        settings.milvus_collection,
+        timeout_s,
+        index=index_of(settings),
+        consistency=settings.milvus_consistency,
+    )
+
+
 class MomentCollections:
     """The three collections of one deployment over one connection."""
 
-    def __init__(self, uri: str, base: str, timeout_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        uri: str,
+        base: str,
+        timeout_s: float = 10.0,
+        *,
+        index: VectorIndex = DEFAULT_INDEX,
+        consistency: str = CONSISTENCY,
+    ) -> None:
         self._uri, self._timeout_s = uri, timeout_s
+        self._options: dict[str, Any] = {"index": index, "consistency": consistency}
         self._client = MilvusClient(uri=uri, timeout=timeout_s, grpc_options=GRPC_OPTIONS)
         self._other_sizes: dict[tuple[Kind, int], MilvusMoments] = {}
         self._lock = threading.Lock()
         self.by_kind: dict[Kind, MilvusMoments] = {
             kind: MilvusMoments(
-                uri, collection_name(base, kind), timeout_s, kind=kind, client=self._client
+                uri,
+                collection_name(base, kind),
+                timeout_s,
+                kind=kind,
+                client=self._client,
+                **self._options,
             )
             for kind in KINDS
         }
@@ -323,7 +399,7 @@ class MomentCollections:
             if (kind, dim) not in self._other_sizes:
                 other = MilvusMoments(
                     self._uri, f"{store.collection}_{dim}d", self._timeout_s,
-                    kind=kind, dim=dim, client=self._client,
+                    kind=kind, dim=dim, client=self._client, **self._options,
                 )  # fmt: skip
                 other.ensure_collection()
                 self._other_sizes[(kind, dim)] = other

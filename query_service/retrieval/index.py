@@ -8,6 +8,7 @@ any other Milvus error (a refused expression: our fault) propagates as it is.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, Final, Protocol, TypeVar
@@ -18,9 +19,10 @@ from pymilvus.client.types import Status
 
 from agents.shared.milvus_store import (
     CONSISTENCY,
+    DEFAULT_INDEX,
     OUTPUT_FIELDS,
-    SEARCH_PARAMS,
     Kind,
+    VectorIndex,
     collection_name,
     loaded,
 )
@@ -32,6 +34,14 @@ from query_service.retrieval.terms import words
 
 # A LIKE scan reads every row that passes the filter; keyword search looks at this many.
 KEYWORD_SCAN_LIMIT = 1000
+# What Milvus before 2.4 answers to the keyword scan's infix LIKE ("%word%"): it supports only
+# prefix patterns. There the keyword retriever finds nothing (and says so once) instead of
+# failing every hybrid search and answer.
+INFIX_LIKE_REFUSED = "only prefix pattern match"
+
+_INFIX_REFUSED_BY: set[str] = set()
+
+log = logging.getLogger(__name__)
 
 SEARCH_OPERATIONS: Final[Mapping[Kind, StoreOperation]] = {
     "text": "search_text",
@@ -116,6 +126,9 @@ class MomentIndex:
         base: str,
         timeout_s: float = 10.0,
         slots: contextlib.AbstractContextManager[Any] | None = None,
+        *,
+        index: VectorIndex = DEFAULT_INDEX,
+        consistency: str = CONSISTENCY,
     ) -> None:
         if timeout_s <= 0:
             raise ValueError("timeout_s must be positive")
@@ -123,6 +136,8 @@ class MomentIndex:
         self._base = base
         self._timeout_s = timeout_s
         self._slots = slots if slots is not None else contextlib.nullcontext()
+        self._index = index
+        self._consistency = consistency
 
     def nearest(
         self, kind: Kind, vector: Sequence[float], limit: int, expression: str = ""
@@ -141,9 +156,9 @@ class MomentIndex:
                         limit=limit,
                         filter=expression,
                         output_fields=OUTPUT_FIELDS,
-                        search_params=dict(SEARCH_PARAMS),
+                        search_params=self._index.search_params(),
                         timeout=self._timeout_s,
-                        consistency_level=CONSISTENCY,
+                        consistency_level=self._consistency,
                     ),
                 ),
             )
@@ -158,8 +173,28 @@ class MomentIndex:
             return []
         collection = collection_name(self._base, "text")
         expression = both(expression, keyword_expression(terms))
+        try:
+            rows = self._scan(collection, expression)
+        except MilvusException as exc:
+            if INFIX_LIKE_REFUSED not in str(exc):
+                raise
+            if collection not in _INFIX_REFUSED_BY:  # said once per collection and process
+                _INFIX_REFUSED_BY.add(collection)
+                log.warning("Milvus refuses infix LIKE on %s (before 2.4): no keyword search there",
+                            collection)  # fmt: skip
+            return []
+        found = []
+        for row in rows:
+            candidate = _candidate(row, str(row["id"]), 0.0)
+            score = keyword_score(candidate, terms)
+            if score > 0:
+                found.append(replace(candidate, score=round(score, 4)))
+        found.sort(key=lambda c: (-c.score, c.video_id, c.start))
+        return found[:limit]
+
+    def _scan(self, collection: str, expression: str) -> Any:
         with self._slots:
-            rows = call_milvus(
+            return call_milvus(
                 "keyword_scan",
                 self._timeout_s,
                 lambda: loaded(
@@ -171,15 +206,7 @@ class MomentIndex:
                         output_fields=["id", *OUTPUT_FIELDS],
                         limit=KEYWORD_SCAN_LIMIT,
                         timeout=self._timeout_s,
-                        consistency_level=CONSISTENCY,
+                        consistency_level=self._consistency,
                     ),
                 ),
             )
-        found = []
-        for row in rows:
-            candidate = _candidate(row, str(row["id"]), 0.0)
-            score = keyword_score(candidate, terms)
-            if score > 0:
-                found.append(replace(candidate, score=round(score, 4)))
-        found.sort(key=lambda c: (-c.score, c.video_id, c.start))
-        return found[:limit]

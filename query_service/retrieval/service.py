@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from neo4j import Driver, GraphDatabase
 from PIL import Image, UnidentifiedImageError
 
-from agents.shared.milvus_store import GRPC_OPTIONS
+from agents.shared.milvus_store import GRPC_OPTIONS, index_of
 from query_service.media import thumbnail_url
 from query_service.retrieval.errors import ImageRejected, ImageTooLarge
 from query_service.retrieval.filters import milvus_expression
@@ -157,6 +157,8 @@ class SearchService:
                 self._settings.milvus_collection,
                 timeout_s=timeout_s,
                 slots=self._milvus_slots,
+                index=index_of(self._settings),
+                consistency=self._settings.milvus_consistency,
             )
 
     def graph(self) -> GraphMoments:

@@ -52,7 +52,7 @@ def bootstrap(settings: Settings) -> None:
     """Create what the agents expect to exist: topics (explicit partition counts), the Milvus
     collections (text, visual, multimodal) and the Neo4j constraints. Idempotent."""
     from agents.shared.graph_store import Neo4jGraph
-    from agents.shared.milvus_store import MomentCollections
+    from agents.shared.milvus_store import moment_collections
     from agents.shared.retries import retry_levels
     from vip.stack.kafka_admin import ensure_topics
 
@@ -61,7 +61,7 @@ def bootstrap(settings: Settings) -> None:
         dict.fromkeys(all_topics(retry_levels(settings)), settings.kafka_partitions),
         configs=topic_configs(),
     )
-    moments = MomentCollections(settings.milvus_uri, settings.milvus_collection)
+    moments = moment_collections(settings)
     try:
         moments.ensure_collections()
     finally:
