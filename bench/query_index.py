@@ -1,20 +1,23 @@
 """Vector search and keyword-scan latency of one private vector store at 100,000 moments, FLAT
-against HNSW, in one process, without the query service:
+against an approximate index (HNSW; IVF_FLAT on Milvus Lite 2.5), in one process, without the
+query service:
 
     make up    # only for its Triton, which embeds the synthetic texts and the queries
     uv run python bench/query_index.py --store milvus-lite
+    uv run python bench/query_index.py --store milvus-lite-2.5 [--index ivf]
     uv sync --inexact --group bench-milvus
     uv run python bench/query_index.py --store milvus-embedded
 
 The moments and vectors are bench/query_load.py's (bench/query_stores.py: real MiniLM
 embeddings mixed per moment plus noise, clustered by theme; the scalar fields as
 agents/shared/milvus_store makes them). Two text collections are made through
-agents/shared/milvus_store (one FLAT, one HNSW M 16 / efConstruction 200), filled, flushed
-(Milvus Lite builds its faiss HNSW only for flushed segments; the embedded Milvus builds its
-index after the flush, waited for), loaded, then searched in turn as the query service
-searches (pool 20, Strong consistency, the scalar fields returned): FLAT with the project's
-search parameters, HNSW with ef 64 and with the server's default ef. recall@10 is HNSW's
-against FLAT's (exact) top 10. The keyword query is the query service's own `LIKE` expression
+agents/shared/milvus_store (one FLAT, one with the approximate index: HNSW M 16 /
+efConstruction 200, or IVF_FLAT nlist 1024), filled, flushed (Milvus Lite builds its faiss
+HNSW only for flushed segments; the embedded Milvus builds its index after the flush, waited
+for), loaded, then searched in turn as the query service searches (pool 20, Strong consistency,
+the scalar fields returned): FLAT, the approximate index with its search parameters (ef 64,
+nprobe 32) and with the server's defaults. recall@10 is the approximate index's against FLAT's
+(exact) top 10. The keyword query is the query service's own `LIKE` expression
 (query_service/retrieval/filters.keyword_expression) for one word.
 """
 
@@ -30,19 +33,10 @@ from typing import Any
 import numpy as np
 from pymilvus import MilvusClient
 
-from agents.shared import milvus_store
-from agents.shared.milvus_store import GRPC_OPTIONS, MilvusMoments
+from agents.shared.milvus_store import GRPC_OPTIONS, OUTPUT_FIELDS, MilvusMoments, VectorIndex
 from agents.shared.triton_client import TritonClient
 from bench.query_corpus import build_corpus, search_queries
-from bench.query_milvus import (
-    FLAT,
-    HNSW,
-    HNSW_SEARCH,
-    STORES,
-    index_for_new_collections,
-    vector_store,
-    wait_indexed,
-)
+from bench.query_milvus import APPROXIMATE, FLAT, INDEXES, STORES, vector_store, wait_indexed
 from bench.query_profile import percentile
 from bench.query_stores import INSERT_BATCH, _row, embed_all, moment_vectors
 from query_service.retrieval.filters import keyword_expression
@@ -87,18 +81,23 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--queries", type=int, default=100)
     parser.add_argument("--keyword-queries", type=int, default=12)
+    parser.add_argument("--index", choices=sorted(INDEXES), help="the approximate index")
     args = parser.parse_args()
+    approximate = INDEXES[args.index or APPROXIMATE[args.store]]
     corpus, text, queries = vectors(args.moments, args.themes, args.seed)
     queries = queries[: args.queries]
-    result: dict[str, Any] = {"store": args.store, "moments": len(corpus.moments)}
+    result: dict[str, Any] = {
+        "store": args.store,
+        "moments": len(corpus.moments),
+        "approximate": vars(approximate),
+    }
     with vector_store(args.store) as server:
         result["version"] = server.version
         client = MilvusClient(uri=server.uri, timeout=600, grpc_options=GRPC_OPTIONS)
         stores = {}
-        for name, index in (("flat", FLAT), ("hnsw", HNSW)):
-            with index_for_new_collections(index):
-                store = MilvusMoments(server.uri, f"bench_{name}", 60, client=client)
-                store.ensure_collection()
+        for name, index in (("flat", FLAT), ("approx", approximate)):
+            store = MilvusMoments(server.uri, f"bench_{name}", 60, client=client, index=index)
+            store.ensure_collection()
             began = time.perf_counter()
             for start in range(0, len(corpus.moments), INSERT_BATCH):
                 stop = min(start + INSERT_BATCH, len(corpus.moments))
@@ -117,44 +116,42 @@ def main() -> None:
             stores[name] = store
         cpu0 = server.cpu_s()
 
-        def search(name: str, params: dict[str, Any], consistency: str = "Strong") -> Any:
+        def search(name: str, index: VectorIndex, consistency: str = "Strong") -> Any:
+            reader = MilvusMoments(server.uri, stores[name].collection, 60, client=client,
+                                   index=index, consistency=consistency)  # fmt: skip
+
             def call(i: int) -> list[str]:
-                saved = milvus_store.SEARCH_PARAMS, milvus_store.CONSISTENCY
-                milvus_store.SEARCH_PARAMS = params  # type: ignore[misc]
-                milvus_store.CONSISTENCY = consistency  # type: ignore[misc]
-                try:
-                    return [h.id for h in stores[name].search(queries[i].tolist(), 20)]
-                finally:
-                    milvus_store.SEARCH_PARAMS, milvus_store.CONSISTENCY = saved  # type: ignore[misc]
+                return [h.id for h in reader.search(queries[i].tolist(), 20)]
 
             return call
 
+        defaults = VectorIndex(approximate.type)  # no search parameters: the server's
         for _ in range(3):  # warm: collections loaded, connections open
-            search("flat", dict(milvus_store.SEARCH_PARAMS))(0)
-            search("hnsw", dict(HNSW_SEARCH))(0)
+            search("flat", FLAT)(0)
+            search("approx", approximate)(0)
         n = len(queries)
-        result["flat_search"], exact = timed(search("flat", dict(milvus_store.SEARCH_PARAMS)), n)
+        result["flat_search"], exact = timed(search("flat", FLAT), n)
         result["flat_search"]["server_cpu_ms"] = round((server.cpu_s() - cpu0) * 1000 / n, 1)
-        for label, params, consistency in (
-            ("hnsw_search_ef64", HNSW_SEARCH, "Strong"),
-            ("hnsw_search_default_ef", milvus_store.SEARCH_PARAMS, "Strong"),
-            ("hnsw_search_ef64_bounded", HNSW_SEARCH, "Bounded"),
+        for label, index, consistency in (
+            ("approx_search", approximate, "Strong"),
+            ("approx_search_server_defaults", defaults, "Strong"),
+            ("approx_search_bounded", approximate, "Bounded"),
         ):
             cpu0 = server.cpu_s()
-            result[label], found = timed(search("hnsw", dict(params), consistency), n)
+            result[label], found = timed(search("approx", index, consistency), n)
             result[label]["server_cpu_ms"] = round((server.cpu_s() - cpu0) * 1000 / n, 1)
             recall = [
                 len(set(a[:10]) & set(b[:10])) / 10 for a, b in zip(exact, found, strict=True)
             ]
             result[label]["recall@10"] = round(float(np.mean(recall)), 4)
         words = [KEYWORDS[i % len(KEYWORDS)] for i in range(args.keyword_queries)]
-        for name in ("flat", "hnsw"):
+        for name in ("flat", "approx"):
             collection = stores[name].collection
 
             def keyword(i: int, collection: str = collection) -> int:
                 try:
                     return len(client.query(collection, filter=keyword_expression([words[i]]),
-                                            output_fields=["id", *milvus_store.OUTPUT_FIELDS],
+                                            output_fields=["id", *OUTPUT_FIELDS],
                                             limit=1000, consistency_level="Strong"))  # fmt: skip
                 except Exception as exc:  # e.g. Milvus 2.3 refuses infix LIKE
                     return f"{type(exc).__name__}: {str(exc)[:160]}"  # type: ignore[return-value]
@@ -164,7 +161,8 @@ def main() -> None:
         client.close()
     print(json.dumps(result, indent=1, default=str))
     CACHE.mkdir(parents=True, exist_ok=True)
-    record = CACHE / f"{args.store}-{time.strftime('%Y%m%dT%H%M%S')}.json"
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    record = CACHE / f"{args.store}-{approximate.type.lower()}-{stamp}.json"
     record.write_text(json.dumps(result, indent=1, default=str))
     print(f"recorded in {record}")
 

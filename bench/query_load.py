@@ -37,15 +37,20 @@ from typing import Any
 import httpx
 from pymilvus import MilvusClient
 
-from agents.shared.milvus_store import GRPC_OPTIONS, KINDS, MomentCollections, collection_name
+from agents.shared.milvus_store import (
+    GRPC_OPTIONS,
+    KINDS,
+    MomentCollections,
+    VectorIndex,
+    collection_name,
+)
 from agents.shared.triton_client import TritonClient
 from bench.query_corpus import QUALITY_QUERIES, build_corpus, questions, search_queries
 from bench.query_milvus import (
-    HNSW,
-    HNSW_SEARCH,
+    INDEXES,
+    LOAD_INDEX,
     STORES,
     Server,
-    index_for_new_collections,
     vector_store,
     wait_indexed,
 )
@@ -266,10 +271,12 @@ def print_tables(baseline: dict, results: list[dict], rows: list[dict]) -> None:
         )
 
 
-def fill_other_store(uri: str, spec: BuildSpec, settings: Any, dev: Any) -> None:
+def fill_other_store(
+    uri: str, spec: BuildSpec, settings: Any, dev: Any, index: VectorIndex
+) -> None:
     """The Lite build's moments (the same synthetic ones, vectors made again the same way, and
-    the dev stack's real ones) into another, empty vector store, in HNSW collections made by
-    agents/shared/milvus_store, flushed and indexed before the API starts."""
+    the dev stack's real ones) into another, empty vector store, in collections with ``index``
+    made by agents/shared/milvus_store, flushed and indexed before the API starts."""
     began = time.perf_counter()
     corpus = build_corpus(spec.moments, spec.themes, spec.seed)
     vectors: tuple[Any, ...] = ()
@@ -277,12 +284,11 @@ def fill_other_store(uri: str, spec: BuildSpec, settings: Any, dev: Any) -> None
         with TritonClient(dev.triton_url) as triton:
             vectors = moment_vectors(corpus, triton, spec.seed)
     real, _ = real_rows(dev)
-    with index_for_new_collections(HNSW):
-        collections = MomentCollections(uri, settings.milvus_collection, 60)
-        try:
-            collections.ensure_collections()
-        finally:
-            collections.close()
+    collections = MomentCollections(uri, settings.milvus_collection, 60, index=index)
+    try:
+        collections.ensure_collections()
+    finally:
+        collections.close()
     client = MilvusClient(uri=uri, timeout=600, grpc_options=GRPC_OPTIONS)
     try:
         filled = time.perf_counter()
@@ -321,10 +327,23 @@ def main() -> None:
         "--vector-store",
         choices=STORES,
         default="milvus-lite",
-        help="milvus-lite: the stack's, FLAT, built once and reused; milvus-embedded: the "
-        "`milvus` package's Milvus 2.3 standalone (uv sync --inexact --group bench-milvus), "
-        "started by the bench in a temporary directory, filled anew with the same moments, "
-        "HNSW (M 16, efConstruction 200) searched with ef 64; the graph is the Lite build's",
+        help="milvus-lite: the stack's, FLAT, built once and reused; milvus-lite-2.5: Milvus "
+        "Lite 2.5.1 (C++, installed by the bench under ~/.cache/vip/bench); milvus-embedded: "
+        "the `milvus` package's Milvus 2.3 standalone (uv sync --inexact --group "
+        "bench-milvus). Those two are started by the bench in a temporary directory and filled "
+        "anew with the same moments; the graph is the Lite build's",
+    )
+    parser.add_argument(
+        "--index",
+        choices=sorted(INDEXES),
+        help="the vector index of a store other than milvus-lite (default: HNSW M 16, "
+        "efConstruction 200, ef 64 on milvus-embedded; FLAT on milvus-lite-2.5, which builds "
+        "no index of its own), set in the API as a deployment sets it (VIP_MILVUS_INDEX)",
+    )
+    parser.add_argument(
+        "--consistency",
+        choices=["Strong", "Bounded"],
+        help="the API's milvus_consistency (default: the project's, Strong)",
     )
     args = parser.parse_args()
     # The graph query names Alias, which the bench graph lacks: Neo4j says so on every call.
@@ -344,15 +363,17 @@ def main() -> None:
         return
     with contextlib.ExitStack() as stack:
         vectors = None
-        names, search_params = ["milvus", "neo4j", "api"], None
+        names, index = ["milvus", "neo4j", "api"], None
         if args.vector_store != "milvus-lite":
+            index = INDEXES[args.index or LOAD_INDEX[args.vector_store]]
             vectors = stack.enter_context(
                 vector_store(args.vector_store, port=ports["milvus_port"])
             )
-            fill_other_store(vectors.uri, spec, settings, dev)
-            names, search_params = ["neo4j", "api"], dict(HNSW_SEARCH)
-            print(f"{vectors.name} {vectors.version} filled; {environment_note()}", flush=True)
-        manager = stack.enter_context(servers(settings, names, search_params))
+            fill_other_store(vectors.uri, spec, settings, dev, index)
+            names = ["neo4j", "api"]
+            print(f"{vectors.name} {vectors.version} filled, {index}; {environment_note()}",
+                  flush=True)  # fmt: skip
+        manager = stack.enter_context(servers(settings, names, index, args.consistency))
         began = time.perf_counter()
         warm = search_queries(WARM_QUERIES, args.seed)
         statuses = warm_up(settings.api_url, warm[-args.warm_up :])
@@ -364,12 +385,15 @@ def main() -> None:
         print(f"profiled; {environment_note()}", flush=True)
         results = load(args, settings.api_url, manager, dev_stack_manager(dev, echo=print), vectors)
     print_tables(baseline, results, rows)
-    store = "" if args.vector_store == "milvus-lite" else f"{args.vector_store}-"
+    store = "" if index is None else f"{args.vector_store}-{index.type.lower()}-"
+    store += f"{args.consistency.lower()}-" if args.consistency else ""
     record = settings.state_dir / f"results-{store}{time.strftime('%Y%m%dT%H%M%S')}.json"
     record.write_text(
         json.dumps(
             {
                 "vector_store": args.vector_store,
+                "index": None if index is None else vars(index),
+                "consistency": args.consistency or settings.milvus_consistency,
                 "manifest": manifest,
                 "baseline": baseline,
                 "quality": rows,

@@ -1,18 +1,25 @@
-"""Private vector stores for the query benches: Milvus Lite (the stack's, ``milvus-lite server``)
-or the embedded Milvus 2.3 standalone server from PyPI (``milvus``, the optional dependency
-group ``bench-milvus``: ``uv sync --inexact --group bench-milvus``), each started and stopped
-by the bench with its data in a directory of its own, and the collections made with another
-index than the project's default (agents/shared/milvus_store.INDEXES).
+"""Private vector stores for the query benches, each started and stopped by the bench with its
+data in a directory of its own:
 
-The embedded server is a real Milvus (Go proxy and coordinators, C++ segcore and knowhere):
-multi-threaded search over sealed segments with a built index, no per-row Python. Its gRPC
-servers listen on every interface (Milvus 2.3 has no listen-address setting); its clients here
-only use 127.0.0.1. The ``milvus`` wrapper only checks that its ports are free on 127.0.0.1.
+* ``milvus-lite``: the stack's own (``milvus-lite server``, Milvus Lite 3.x, pure Python);
+* ``milvus-lite-2.5``: Milvus Lite 2.5.1, the last of the C++ line (Milvus's segcore and
+  knowhere in one ``milvus`` binary, "local mode"), from PyPI into a virtual environment of its
+  own under ~/.cache/vip/bench (it is the same distribution name as the stack's 3.x, so the two
+  cannot share one environment); it serves FLAT and IVF_FLAT, and takes infix ``LIKE``;
+* ``milvus-embedded``: the embedded Milvus 2.3 standalone server from PyPI (``milvus``, the
+  optional dependency group ``bench-milvus``: ``uv sync --inexact --group bench-milvus``).
+
+The last two are real Milvus: multi-threaded search over sealed segments with a built index, no
+per-row Python. The embedded 2.3 server's gRPC servers listen on every interface (Milvus 2.3
+has no listen-address setting); Milvus Lite 2.5 listens on the address it is given
+(127.0.0.1). Collections are made by agents/shared/milvus_store with the index each bench asks
+for (agents.shared.milvus_store.VectorIndex, the project's ``milvus_index`` setting).
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import subprocess
 import sys
@@ -20,36 +27,32 @@ import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
 
 import psutil
 from pymilvus import MilvusClient
 
-from agents.shared import milvus_store
+from agents.shared.milvus_store import VectorIndex
 from tests.ports import free_port
 
-HNSW: Mapping[str, Any] = {
-    "index_type": "HNSW",
-    "metric_type": "COSINE",
-    "params": {"M": 16, "efConstruction": 200},
+FLAT = VectorIndex()
+HNSW = VectorIndex("HNSW", {"M": 16, "efConstruction": 200}, {"ef": 64})
+IVF = VectorIndex("IVF_FLAT", {"nlist": 1024}, {"nprobe": 32})
+INDEXES: Mapping[str, VectorIndex] = {"flat": FLAT, "hnsw": HNSW, "ivf": IVF}
+STORES = ("milvus-lite", "milvus-lite-2.5", "milvus-embedded")
+# The approximate index bench/query_index.py sets against FLAT on each store. Milvus Lite 2.5
+# refuses HNSW ("local mode only support FLAT IVF_FLAT AUTOINDEX") and never builds the index
+# it accepts (indexed_rows stays 0): sealed segments get segcore's interim IVF index, whose
+# nprobe is fixed (recall@10 0.70 at 100k whatever the search asks), so the load bench keeps
+# FLAT there (LOAD_INDEX).
+APPROXIMATE: Mapping[str, str] = {
+    "milvus-lite": "hnsw",
+    "milvus-lite-2.5": "ivf",
+    "milvus-embedded": "hnsw",
 }
-HNSW_SEARCH: Mapping[str, Any] = {"metric_type": "COSINE", "params": {"ef": 64}}
-FLAT: Mapping[str, Any] = {"index_type": "FLAT", "metric_type": "COSINE"}
-STORES = ("milvus-lite", "milvus-embedded")
+LOAD_INDEX: Mapping[str, str] = {"milvus-lite-2.5": "flat", "milvus-embedded": "hnsw"}
 TIME_TICK_MS = 10
-
-
-@contextlib.contextmanager
-def index_for_new_collections(index: Mapping[str, Any]) -> Iterator[None]:
-    """Collections that agents/shared/milvus_store creates in the block get ``index`` for every
-    kind. The project's INDEXES is a module constant with no parameter to pass it through, so
-    the bench swaps it for the block (this process only)."""
-    saved = milvus_store.INDEXES
-    milvus_store.INDEXES = {kind: dict(index) for kind in milvus_store.KINDS}  # type: ignore[misc]
-    try:
-        yield
-    finally:
-        milvus_store.INDEXES = saved  # type: ignore[misc]
+LITE_25 = "milvus-lite==2.5.1"
+LITE_25_ENV = Path.home() / ".cache" / "vip" / "bench" / "milvus-lite-2.5.1"
 
 
 class Server:
@@ -109,6 +112,44 @@ def milvus_lite(data_dir: Path, port: int | None = None) -> Iterator[Server]:
         log.close()
 
 
+def lite_25_lib() -> Path:
+    """The ``milvus_lite/lib`` folder (the ``milvus`` binary and its libraries) of Milvus Lite
+    2.5.1, installed on first use into a virtual environment outside the source tree."""
+    lib = LITE_25_ENV / "lib" / "milvus_lite" / "lib"
+    if not (lib / "milvus").is_file():
+        uv = shutil.which("uv")
+        if uv is None:
+            raise SystemExit("uv is needed to install Milvus Lite 2.5 for the bench")
+        target = LITE_25_ENV / "lib"
+        subprocess.run([uv, "pip", "install", "--quiet", "--target", str(target), LITE_25],
+                       check=True)  # fmt: skip
+    return lib
+
+
+@contextlib.contextmanager
+def milvus_lite_25(data_dir: Path, port: int | None = None) -> Iterator[Server]:
+    port = port or free_port()
+    lib = lite_25_lib()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log = (data_dir / "server.log").open("ab")
+    env = {**os.environ, "LD_LIBRARY_PATH": f"{lib}:{os.environ.get('LD_LIBRARY_PATH', '')}"}
+    # argv as milvus_lite.server.Server gives it: the database file, the address, the log level.
+    argv = [str(lib / "milvus"), str(data_dir / "bench.db"), f"127.0.0.1:{port}", "ERROR"]
+    process = subprocess.Popen(argv, stdout=log, stderr=log, env=env, cwd=data_dir)
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        _await(uri, process, 120)
+        yield Server(uri, psutil.Process(process.pid), "milvus-lite-2.5", LITE_25.split("==")[1])
+    finally:
+        process.terminate()
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+        log.close()
+
+
 @contextlib.contextmanager
 def milvus_embedded(data_dir: Path, port: int | None = None) -> Iterator[Server]:
     """The ``milvus`` package's standalone server (etcd and rocksmq inside, local storage).
@@ -154,7 +195,11 @@ def vector_store(
     tmp = None
     if data_dir is None:
         tmp = data_dir = Path(tempfile.mkdtemp(prefix=f"vip-{name}-"))
-    start = milvus_lite if name == "milvus-lite" else milvus_embedded
+    start = {
+        "milvus-lite": milvus_lite,
+        "milvus-lite-2.5": milvus_lite_25,
+        "milvus-embedded": milvus_embedded,
+    }[name]
     try:
         with start(data_dir, port) as server:
             yield server

@@ -32,7 +32,12 @@ import numpy as np
 from pymilvus import MilvusClient
 
 from agents.shared.graph_store import Neo4jGraph
-from agents.shared.milvus_store import GRPC_OPTIONS, OUTPUT_FIELDS, MomentCollections
+from agents.shared.milvus_store import (
+    GRPC_OPTIONS,
+    OUTPUT_FIELDS,
+    MomentCollections,
+    VectorIndex,
+)
 from agents.shared.triton_client import TritonClient
 from bench.query_corpus import Corpus, build_corpus
 from bench.query_graph import copy_real, write_synthetic
@@ -66,10 +71,12 @@ class BenchApi:
     name = "api"
     start_timeout_s = 90.0
 
-    def __init__(self, settings: Settings, search_params: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, settings: Settings, index: VectorIndex | None = None, consistency: str | None = None
+    ) -> None:
         self._settings = settings
         self.port = settings.api_port
-        self._search_params = search_params
+        self._index, self._consistency = index, consistency
 
     def prepare(self) -> None:
         pass
@@ -88,10 +95,13 @@ class BenchApi:
             "VIP_QUERY_EVENTS_ENABLED": "false",
             "VIP_ANSWER_GENERATOR": "extractive",
         }
-        if self._search_params is None:
-            return Launch(argv=[sys.executable, "-m", "vip", "api"], env=env)
-        env["VIP_BENCH_SEARCH_PARAMS"] = json.dumps(self._search_params)
-        return Launch(argv=[sys.executable, "-m", "bench.query_api"], env=env)
+        if self._index is not None:  # the project's setting, as a deployment sets it
+            env["VIP_MILVUS_INDEX"] = json.dumps(
+                {"type": self._index.type, "build": self._index.build, "search": self._index.search}
+            )
+        if self._consistency is not None:
+            env["VIP_MILVUS_CONSISTENCY"] = self._consistency
+        return Launch(argv=[sys.executable, "-m", "vip", "api"], env=env)
 
     def is_ready(self) -> bool:
         try:
@@ -105,12 +115,16 @@ class BenchApi:
 
 @contextlib.contextmanager
 def servers(
-    settings: Settings, names: Sequence[str], search_params: dict[str, Any] | None = None
+    settings: Settings,
+    names: Sequence[str],
+    index: VectorIndex | None = None,
+    consistency: str | None = None,
 ) -> Iterator[StackManager]:
     """The named bench servers (milvus, neo4j, api) up for the block, stopped after it.
-    ``search_params``: the API's vector search parameters, if not the project's."""
+    ``index``, ``consistency``: the API's ``milvus_index`` and ``milvus_consistency`` settings
+    (how it searches), if not the defaults."""
     manager = StackManager(
-        [MilvusService(settings), Neo4jService(settings), BenchApi(settings, search_params)],
+        [MilvusService(settings), Neo4jService(settings), BenchApi(settings, index, consistency)],
         settings.run_dir,
         settings.logs_dir,
         host=settings.host,
