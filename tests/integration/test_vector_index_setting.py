@@ -1,10 +1,12 @@
 """A deployment's ``milvus_index`` setting on the stack's real Milvus: the collections the
-project makes get that index (Milvus Lite does not report the build parameters back), and the
-query side searches them with its search parameters (probing one IVF list of 16 finds only that
-list's rows, all 16 every row, so the parameters do reach the server)."""
+project makes get that index (Milvus Lite reports neither the build parameters nor the list
+count it chose), and the query side searches them with its search parameters: probing one IVF
+list finds only that list's rows, probing them all every row, so ``nprobe`` reaches the
+server."""
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import numpy as np
@@ -47,7 +49,7 @@ def test_the_index_setting_builds_that_index_and_searches_with_it(
     running_stack: Settings,
 ) -> None:
     base = f"idx_{uuid.uuid4().hex[:10]}"
-    chosen = MilvusIndex(type="IVF_FLAT", build={"nlist": 16}, search={"nprobe": 16})
+    chosen = MilvusIndex(type="IVF_FLAT", build={"nlist": 16}, search={"nprobe": 1024})
     settings = running_stack.model_copy(update={"milvus_collection": base, "milvus_index": chosen})
     collections = moment_collections(settings)
     client = MilvusClient(uri=settings.milvus_uri, timeout=30, grpc_options=GRPC_OPTIONS)
@@ -66,19 +68,24 @@ def test_the_index_setting_builds_that_index_and_searches_with_it(
         index = MomentIndex(
             client, base, index=index_of(settings), consistency=settings.milvus_consistency
         )
-        for probe in (7, 33):
-            hits = index.nearest("text", vectors[probe].tolist(), 5)
-            assert hits[0].id == f"v-index:{probe}"
-            assert hits[0].score == pytest.approx(1.0, abs=1e-3)
-
-        query = rng.standard_normal(384).tolist()
-        assert len(index.nearest("text", query, 200)) == 200
         one_list = MomentIndex(
             client, base, index=index_of(settings.model_copy(update={
                 "milvus_index": chosen.model_copy(update={"search": {"nprobe": 1}})
             })),
         )  # fmt: skip
-        assert 0 < len(one_list.nearest("text", query, 200)) < 200
+        query = rng.standard_normal(384).tolist()
+        # Milvus Lite builds the index of a flushed segment in the background and searches it
+        # by brute force until then (every row, whatever nprobe): wait for the index.
+        deadline = time.monotonic() + 60
+        while len(probed := one_list.nearest("text", query, 200)) == 200:
+            assert time.monotonic() < deadline, "the IVF index was never used"
+            time.sleep(0.2)
+        assert 0 < len(probed) < 200
+        assert len(index.nearest("text", query, 200)) == 200  # nprobe 1024: every list
+        for probe in (7, 33):
+            hits = index.nearest("text", vectors[probe].tolist(), 5)
+            assert hits[0].id == f"v-index:{probe}"
+            assert hits[0].score == pytest.approx(1.0, abs=1e-3)
     finally:
         for kind in KINDS:
             client.drop_collection(collection_name(base, kind))
