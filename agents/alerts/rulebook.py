@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from agents.alerts.exceptions import MalformedRule
-from agents.alerts.follow import TopicFollower
 from agents.alerts.rules import AlertRule, decode_rule
+from agents.shared.topic_follower import TopicFollower
 from streams import topics
 
 log = logging.getLogger(__name__)

@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from agents.alerts.follow import TopicFollower
 from agents.alerts.public import alert_public
+from agents.shared.topic_follower import TopicFollower
 from streams import topics
 from streams.errors import EventError
 from streams.records import AlertRaised, decode

@@ -1,17 +1,23 @@
-"""A daemon thread that follows every partition of one topic without joining a consumer group:
-each worker and each API replica needs every record (every rule, every alert), so none may be
-shared out by a group. From the start (a compacted topic read into memory) or from the end (only
-what happens from now on)."""
+"""A daemon thread that follows every partition of some topics without joining a consumer group.
+
+Each API replica and each worker that holds a view needs every record (every job, feed, rule
+and alert), so none may be shared out by a group. It reads from the start (a compacted topic
+read into memory: the jobs and feeds views, the alert rulebook) or from the end (only what
+happens from now on: the alert feed). Until it has read up to the end offsets the topics had
+when it was assigned, it is not ``caught_up``: a view says it is loading rather than answer
+"no such …". ``on_messages`` runs on the thread with each batch of good records.
+"""
 
 from __future__ import annotations
 
 import logging
 import threading
-import uuid
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
+
+from agents.jobs.log import unjoined_consumer
 
 log = logging.getLogger(__name__)
 
@@ -27,13 +33,13 @@ class TopicFollower:
     def __init__(
         self,
         bootstrap: str,
-        topic: str,
+        topics: str | Sequence[str],
         on_messages: Messages,
         start: Literal["beginning", "end"],
         purpose: str,
     ) -> None:
         self._bootstrap = bootstrap
-        self._topic = topic
+        self._topics = (topics,) if isinstance(topics, str) else tuple(topics)
         self._on_messages = on_messages
         self._start = start
         self._purpose = purpose
@@ -44,8 +50,9 @@ class TopicFollower:
         self.last_error: str | None = None
 
     def start(self) -> None:
+        """Start reading in a daemon thread; returns at once (Kafka may be down for now)."""
         if self._thread is not None:
-            raise RuntimeError(f"already following {self._topic}")
+            raise RuntimeError(f"already following {', '.join(self._topics)}")
         name = f"vip-{self._purpose}"
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
@@ -57,12 +64,12 @@ class TopicFollower:
 
     @property
     def assigned(self) -> bool:
-        """Whether the topic's partitions are assigned: what happens from now on is seen."""
+        """Whether the topics' partitions are assigned: what happens from now on is seen."""
         return self._assigned.is_set()
 
     @property
     def caught_up(self) -> bool:
-        """Whether what the topic held when the follower started has been read."""
+        """Whether what the topics held when the follower was assigned has been read."""
         return self._caught_up.is_set()
 
     def wait_caught_up(self, timeout_s: float) -> bool:
@@ -72,25 +79,16 @@ class TopicFollower:
         return self._assigned.wait(timeout_s)
 
     def _run(self) -> None:
-        consumer = Consumer(
-            {
-                "bootstrap.servers": self._bootstrap,
-                "group.id": f"vip-{self._purpose}-{uuid.uuid4().hex}",  # never joined
-                "enable.auto.commit": False,
-                "enable.auto.offset.store": False,
-                "socket.connection.setup.timeout.ms": 3000,
-                "log_level": 3,
-            }
-        )
+        consumer = unjoined_consumer(self._bootstrap, self._purpose)
         try:
-            ends: dict[int, int] | None = None
+            ends: dict[tuple[str, int], int] | None = None
             while ends is None and not self._stop.is_set():
                 ends = self._assign(consumer)
                 if ends is None:
                     self._stop.wait(RETRY_S)
-            positions: dict[int, int] = {}
+            positions: dict[tuple[str, int], int] = {}
             while not self._stop.is_set():
-                if ends is not None and all(positions.get(p, 0) >= e for p, e in ends.items()):
+                if ends is not None and all(positions.get(k, 0) >= e for k, e in ends.items()):
                     self._caught_up.set()
                     ends = None
                 try:
@@ -104,43 +102,43 @@ class TopicFollower:
                     if message.error() is not None:
                         self._note(f"Kafka: {message.error()}")
                         continue
-                    positions[message.partition() or 0] = (message.offset() or 0) + 1
+                    key = (message.topic() or "", message.partition() or 0)
+                    positions[key] = (message.offset() or 0) + 1
                     good.append(message)
                 if good:
                     self._on_messages(good)
         except Exception as exc:
             self.last_error = f"{type(exc).__name__}: {exc}"
-            log.exception("%s: stopped following %s", self._purpose, self._topic)
+            log.exception("%s: stopped following %s", self._purpose, ", ".join(self._topics))
         finally:
             consumer.close()
 
-    def _assign(self, consumer: Consumer) -> dict[int, int] | None:
-        """Assign every partition; the end offsets that "caught up" is measured against."""
+    def _assign(self, consumer: Consumer) -> dict[tuple[str, int], int] | None:
+        """Assign every partition of every topic; the end offsets "caught up" is measured
+        against (only partitions that hold records: a compacted-away one never delivers)."""
+        ends: dict[tuple[str, int], int] = {}
+        assignment: list[TopicPartition] = []
         try:
-            metadata = consumer.list_topics(self._topic, timeout=KAFKA_TIMEOUT_S)
-            found = metadata.topics.get(self._topic)
-            if found is None or found.error is not None or not found.partitions:
-                self._note(f"topic {self._topic} is not available yet")
-                return None
-            ends: dict[int, int] = {}
-            for partition in sorted(found.partitions):
-                _, high = consumer.get_watermark_offsets(
-                    TopicPartition(self._topic, partition), timeout=KAFKA_TIMEOUT_S
-                )
-                ends[partition] = int(high)
-            consumer.assign(
-                [
-                    TopicPartition(
-                        self._topic, p, OFFSET_BEGINNING if self._start == "beginning" else end
+            for topic in self._topics:
+                found = consumer.list_topics(topic, timeout=KAFKA_TIMEOUT_S).topics.get(topic)
+                if found is None or found.error is not None or not found.partitions:
+                    self._note(f"topic {topic} is not available yet")
+                    return None
+                for partition in sorted(found.partitions):
+                    low, high = consumer.get_watermark_offsets(
+                        TopicPartition(topic, partition), timeout=KAFKA_TIMEOUT_S
                     )
-                    for p, end in ends.items()
-                ]
-            )
+                    if high > low:
+                        ends[(topic, partition)] = int(high)
+                    start = OFFSET_BEGINNING if self._start == "beginning" else int(high)
+                    assignment.append(TopicPartition(topic, partition, start))
+            consumer.assign(assignment)
         except KafkaException as exc:
             self._note(f"cannot reach Kafka: {exc}")
             return None
         self._assigned.set()
-        log.info("%s: following %d partitions of %s", self._purpose, len(ends), self._topic)
+        log.info("%s: following %d partitions of %s", self._purpose, len(assignment),
+                 ", ".join(self._topics))  # fmt: skip
         return ends if self._start == "beginning" else {}
 
     def _note(self, error: str) -> None:
