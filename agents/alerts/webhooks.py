@@ -28,6 +28,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from agents.alerts.exceptions import DeliveryFailed, UnsafeWebhook
+from agents.shared import sources
 from agents.shared.endpoints import base_url_problem
 from vip.settings import Settings
 
@@ -71,17 +72,16 @@ def _is_loopback_host(host: str) -> bool:
 
 
 def address_problem(address: str, allow_loopback: bool) -> str | None:
-    """Why a webhook must not be sent to ``address`` (an IP), or None."""
-    ip = ipaddress.ip_address(address)
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    if ip.is_loopback:
-        return None if allow_loopback else f"{ip} is a loopback address"
-    if ip.is_private or ip.is_link_local or ip.is_reserved or ip.is_multicast:
-        return f"{ip} is a private, link-local or reserved address"
-    if ip.is_unspecified:
-        return f"{ip} is not a destination"
-    return None
+    """Why a webhook must not be sent to ``address`` (an IP), or None: the shared SSRF guard
+    (agents/shared/sources.address_problem), with no private ranges ever."""
+    problem = sources.address_problem(
+        address,
+        allow_private=False,
+        allow_loopback=allow_loopback,
+        loopback_switch="alert_webhooks_allow_loopback",
+        private_switch=None,
+    )
+    return None if problem is None else f"{sources.unmapped(address)} {problem}"
 
 
 def url_problem(url: str, allow_loopback: bool) -> str | None:

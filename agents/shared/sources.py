@@ -142,24 +142,42 @@ def resolve_host(host: str) -> list[str]:
 
 
 def address_problem(
-    address: str, allow_private: bool = False, allow_loopback: bool = False
+    address: str,
+    allow_private: bool = False,
+    allow_loopback: bool = False,
+    *,
+    loopback_switch: str | None = "feed_sources_allow_loopback",
+    private_switch: str | None = "feed_sources_allow_private",
 ) -> str | None:
-    """Why a feed may not connect to ``address`` (a phrase after it), or None: the SSRF guard.
+    """Why the platform may not connect to ``address`` (a phrase after it), or None: the one
+    SSRF guard of every outbound connection a user names (feed sources, alert webhooks).
 
     Link-local addresses (where cloud metadata services answer) and addresses that are not
-    unicast are always refused; loopback and private ranges only when allowed."""
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    unicast are always refused; loopback and private ranges only when allowed. A refusal
+    names the setting that would allow it (``*_switch``; None: no setting does)."""
+    ip = unmapped(address)
     if ip.is_link_local or ip in _METADATA_ADDRESSES:
         return "is link-local or a cloud metadata address"
     if ip.is_loopback:  # before "reserved": ::1 lies in the reserved ::/8
-        return None if allow_loopback else "is loopback (allowed by feed_sources_allow_loopback)"
+        return None if allow_loopback else _refused("is loopback", loopback_switch)
     if ip.is_unspecified or ip.is_multicast or ip.is_reserved:
         return "is not a unicast address"
     if not ip.is_global:
-        return None if allow_private else "is private (allowed by feed_sources_allow_private)"
+        return None if allow_private else _refused("is private", private_switch)
     return None
+
+
+def unmapped(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """The IP ``address`` names, an IPv4-mapped IPv6 address as its IPv4 address (a zone
+    index dropped); raises ValueError for anything else."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    return ip
+
+
+def _refused(phrase: str, switch: str | None) -> str:
+    return phrase if switch is None else f"{phrase} (allowed by {switch})"
 
 
 def _ip_literal(host: str) -> str | None:

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import psutil
 import pytest
 
@@ -98,6 +99,40 @@ def started(service: Service, log_path: Path) -> RunningService:
     running = RunningService(service, log_path)
     running.start()
     return running
+
+
+@contextmanager
+def keyed_api(settings: Settings, api_key: str, log_path: Path) -> Iterator[httpx.Client]:
+    """An API process of its own with ``api_key`` (the dev stack's API has none, and writes
+    such as alert rules need one), on the stack's Kafka, Triton and stores; a client that
+    sends the key. Its lag sampler and change feed are off."""
+    from query_service.security import API_KEY_HEADER
+    from vip.stack.apps import ApiService
+
+    port = free_port()
+    env = {
+        "VIP_API_PORT": str(port),
+        "VIP_API_KEY": api_key,
+        "VIP_LAG_SAMPLER_ENABLED": "false",
+        "VIP_QUERY_EVENTS_ENABLED": "false",
+    }
+    saved = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)  # the service's process inherits them
+    try:
+        service = started(ApiService(settings.model_copy(update={"api_port": port})), log_path)
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    try:
+        with httpx.Client(
+            base_url=f"http://127.0.0.1:{port}", headers={API_KEY_HEADER: api_key}, timeout=30
+        ) as client:
+            yield client
+    finally:
+        service.stop()
 
 
 @contextmanager

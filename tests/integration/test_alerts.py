@@ -10,7 +10,6 @@ user's endpoint, as a user would run it.
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import threading
 import time
@@ -32,10 +31,9 @@ from streams import topics
 from streams.records import AlertRaised, decode
 from tests.integration.conftest import poll, wait_for_job
 from tests.integration.media_copies import unique_copy
-from tests.integration.services import RunningService, started
+from tests.integration.services import keyed_api as keyed_api_process
 from tests.ports import free_port
 from vip.settings import Settings
-from vip.stack.apps import ApiService
 from vip.upload import build_event, publish
 
 pytestmark = pytest.mark.stack
@@ -43,7 +41,7 @@ pytestmark = pytest.mark.stack
 API_KEY = f"test-{secrets.token_hex(16)}"
 WEBHOOK_SECRET = f"whsec-{secrets.token_hex(16)}"
 ALERTS_DEADLINE_S = 60.0
-INSIDE = "is a private, link-local or reserved address"
+METADATA = "is link-local or a cloud metadata address"
 # bikes.mp4: 10.0 s of cyclists and cars (manifest facts: bicycle, car, person).
 BIKES_DURATION_S = 10.0
 
@@ -86,32 +84,11 @@ def receiver() -> Iterator[Receiver]:
 def keyed_api(
     running_stack: Settings, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[httpx.Client]:
-    port = free_port()
-    env = {
-        "VIP_API_PORT": str(port),
-        "VIP_API_KEY": API_KEY,
-        "VIP_LAG_SAMPLER_ENABLED": "false",
-        "VIP_QUERY_EVENTS_ENABLED": "false",
-    }
-    saved = {name: os.environ.get(name) for name in env}
-    os.environ.update(env)
-    service: RunningService | None = None
-    try:
-        settings = running_stack.model_copy(update={"api_port": port})
-        service = started(ApiService(settings), tmp_path_factory.mktemp("api") / "api.log")
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-    try:
-        with httpx.Client(
-            base_url=f"http://127.0.0.1:{port}", headers={API_KEY_HEADER: API_KEY}, timeout=30
-        ) as client:
-            yield client
-    finally:
-        service.stop()
+    """An API process with an API key (rules need one; the dev stack's API has none)."""
+    with keyed_api_process(
+        running_stack, API_KEY, tmp_path_factory.mktemp("api") / "api.log"
+    ) as client:
+        yield client
 
 
 def make_rule(api: httpx.Client, **rule: Any) -> dict[str, Any]:
@@ -390,8 +367,8 @@ def test_a_semantic_rule_stores_the_query_embedded_by_the_moments_model(
 
 @pytest.mark.parametrize(
     ("webhook_url", "detail"),
-    [("http://169.254.169.254/latest/meta-data", f"webhook_url 169.254.169.254 {INSIDE}"),
-     ("http://10.1.2.3/hook", f"webhook_url 10.1.2.3 {INSIDE}"),
+    [("http://169.254.169.254/latest/meta-data", f"webhook_url 169.254.169.254 {METADATA}"),
+     ("http://10.1.2.3/hook", "webhook_url 10.1.2.3 is private"),
      ("file:///etc/passwd", "webhook_url must be http(s), got scheme 'file'")],
 )  # fmt: skip
 def test_a_webhook_inside_the_deployment_is_refused(

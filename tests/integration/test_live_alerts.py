@@ -26,15 +26,12 @@ import httpx
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from query_service.security import API_KEY_HEADER
 from streams import topics
 from streams.records import AlertRaised, LiveSegmentRecorded, decode
 from tests.integration.conftest import poll
-from tests.integration.services import RunningService, started
-from tests.ports import free_port
+from tests.integration.services import keyed_api as keyed_api_process
 from vip.live.publisher import FeedSpec, FeedStats, run_feed
 from vip.settings import Settings
-from vip.stack.apps import ApiService
 
 pytestmark = pytest.mark.stack
 
@@ -53,34 +50,11 @@ FEED_DEADLINE_S = 60.0
 def keyed_api(
     running_stack: Settings, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[httpx.Client]:
-    """An API process with an API key (rules need one; the dev stack's API has none), on the
-    stack's Kafka, Triton and stores."""
-    port = free_port()
-    env = {
-        "VIP_API_PORT": str(port),
-        "VIP_API_KEY": API_KEY,
-        "VIP_LAG_SAMPLER_ENABLED": "false",
-        "VIP_QUERY_EVENTS_ENABLED": "false",
-    }
-    saved = {name: os.environ.get(name) for name in env}
-    os.environ.update(env)
-    service: RunningService | None = None
-    try:
-        settings = running_stack.model_copy(update={"api_port": port})
-        service = started(ApiService(settings), tmp_path_factory.mktemp("api") / "api.log")
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-    try:
-        with httpx.Client(
-            base_url=f"http://127.0.0.1:{port}", headers={API_KEY_HEADER: API_KEY}, timeout=30
-        ) as client:
-            yield client
-    finally:
-        service.stop()
+    """An API process with an API key (rules need one; the dev stack's API has none)."""
+    with keyed_api_process(
+        running_stack, API_KEY, tmp_path_factory.mktemp("api") / "api.log"
+    ) as client:
+        yield client
 
 
 @dataclass
