@@ -27,6 +27,7 @@ import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import psutil
 from pymilvus import MilvusClient
@@ -89,19 +90,17 @@ def _await(uri: str, process: subprocess.Popen[bytes] | None, timeout_s: float) 
 
 
 @contextlib.contextmanager
-def milvus_lite(data_dir: Path, port: int | None = None) -> Iterator[Server]:
-    port = port or free_port()
-    exe = Path(sys.executable).parent / "milvus-lite"
-    data_dir.mkdir(parents=True, exist_ok=True)
+def _served(
+    argv: list[str], data_dir: Path, port: int, name: str, version: str, **popen: Any
+) -> Iterator[Server]:
+    """``argv`` running with its log in ``data_dir``, until it answers on ``port``; stopped
+    (terminated, then killed) after the block."""
     log = (data_dir / "server.log").open("ab")
-    argv = [str(exe), "server", "--data-dir", str(data_dir), "--host", "127.0.0.1"]
-    process = subprocess.Popen([*argv, "--port", str(port)], stdout=log, stderr=log)
+    process = subprocess.Popen(argv, stdout=log, stderr=log, **popen)
     uri = f"http://127.0.0.1:{port}"
     try:
         _await(uri, process, 120)
-        from importlib.metadata import version
-
-        yield Server(uri, psutil.Process(process.pid), "milvus-lite", version("milvus-lite"))
+        yield Server(uri, psutil.Process(process.pid), name, version)
     finally:
         process.terminate()
         try:
@@ -110,6 +109,20 @@ def milvus_lite(data_dir: Path, port: int | None = None) -> Iterator[Server]:
             process.kill()
             process.wait(10)
         log.close()
+
+
+@contextlib.contextmanager
+def milvus_lite(data_dir: Path, port: int | None = None) -> Iterator[Server]:
+    from importlib.metadata import version
+
+    port = port or free_port()
+    exe = Path(sys.executable).parent / "milvus-lite"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    argv = [str(exe), "server", "--data-dir", str(data_dir), "--host", "127.0.0.1"]
+    with _served(
+        [*argv, "--port", str(port)], data_dir, port, "milvus-lite", version("milvus-lite")
+    ) as server:
+        yield server
 
 
 def lite_25_lib() -> Path:
@@ -131,23 +144,12 @@ def milvus_lite_25(data_dir: Path, port: int | None = None) -> Iterator[Server]:
     port = port or free_port()
     lib = lite_25_lib()
     data_dir.mkdir(parents=True, exist_ok=True)
-    log = (data_dir / "server.log").open("ab")
     env = {**os.environ, "LD_LIBRARY_PATH": f"{lib}:{os.environ.get('LD_LIBRARY_PATH', '')}"}
     # argv as milvus_lite.server.Server gives it: the database file, the address, the log level.
     argv = [str(lib / "milvus"), str(data_dir / "bench.db"), f"127.0.0.1:{port}", "ERROR"]
-    process = subprocess.Popen(argv, stdout=log, stderr=log, env=env, cwd=data_dir)
-    uri = f"http://127.0.0.1:{port}"
-    try:
-        _await(uri, process, 120)
-        yield Server(uri, psutil.Process(process.pid), "milvus-lite-2.5", LITE_25.split("==")[1])
-    finally:
-        process.terminate()
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
-        log.close()
+    version = LITE_25.split("==")[1]
+    with _served(argv, data_dir, port, "milvus-lite-2.5", version, env=env, cwd=data_dir) as server:
+        yield server
 
 
 @contextlib.contextmanager
