@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import hashlib
-import threading
 from collections.abc import Sequence
 from typing import Any
 
 import av
 import av.error
-from confluent_kafka import KafkaException, Producer
 
 from agents.analysis.providers.base import ProviderRejected
 from agents.analysis.providers.config import build_providers
 from agents.chunking.core import video_id_for
+from agents.shared.delivery import NotDelivered, deliver, keyed_producer
 from agents.shared.sources import LocalSource, S3Source, SourceError, parse_source, sha256_of
 from streams import topics
 from streams.records import VideoUploaded, encode
@@ -94,20 +93,7 @@ class Publisher:
     def __init__(self, settings: Settings, timeout_s: float = 15.0) -> None:
         self._bootstrap = settings.kafka_bootstrap
         self._timeout_s = timeout_s
-        self._producer = Producer(
-            {
-                "bootstrap.servers": settings.kafka_bootstrap,
-                # One message per upload: idempotence would cost a ~0.5 s producer-id handshake
-                # and protect nothing (it dedupes retries within one producer session only). A
-                # rare duplicate from a retry is absorbed downstream: every sink is idempotent.
-                "enable.idempotence": False,
-                "acks": "all",
-                "partitioner": "murmur2_random",
-                "message.timeout.ms": int(timeout_s * 1000),
-                "socket.connection.setup.timeout.ms": 3000,
-                "log_level": 3,
-            }
-        )
+        self._producer = keyed_producer(settings.kafka_bootstrap, timeout_s)
 
     def publish(self, event: VideoUploaded) -> None:
         """Send the event and wait until Kafka has it; UploadError says why it did not."""
@@ -115,23 +101,10 @@ class Publisher:
 
     def send(self, topic: str, video_id: str, value: bytes) -> None:
         """Send one record keyed by its video and wait until Kafka has it."""
-        # Another thread's flush may serve this message's callback: wait for it, not the flush.
-        done = threading.Event()
-        failures: list[str] = []
-
-        def delivered(err: Any, msg: Any) -> None:
-            if err is not None:
-                failures.append(str(err))
-            done.set()
-
         try:
-            self._producer.produce(topic, key=video_id.encode(), value=value, on_delivery=delivered)
-        except (KafkaException, BufferError) as exc:
+            deliver(self._producer, topic, video_id, value, self._timeout_s + 2)
+        except NotDelivered as exc:
             raise UploadError(f"could not publish to Kafka at {self._bootstrap}: {exc}") from exc
-        self._producer.flush(self._timeout_s + 2)
-        if not done.wait(1.0) or failures:
-            reason = failures[0] if failures else "delivery timed out"
-            raise UploadError(f"could not publish to Kafka at {self._bootstrap}: {reason}")
 
 
 def publish(event: VideoUploaded, settings: Settings, timeout_s: float = 15.0) -> None:

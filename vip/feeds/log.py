@@ -5,12 +5,9 @@ the API's view and the runner, written by the API (registrations) and the runner
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass
-from typing import Any
 
-from confluent_kafka import KafkaException, Producer
-
+from agents.shared.delivery import NotDelivered, deliver, keyed_producer
 from streams import topics
 from streams.errors import EventError
 from streams.records import E, Event, decode, encode
@@ -44,22 +41,6 @@ def read_record(
         return None
 
 
-def producer(bootstrap: str, timeout_s: float) -> Producer:
-    """A producer keyed like the pipeline's (murmur2, as Faust and Java hash keys), so a feed's
-    registration and its tombstone land on one partition whoever writes them."""
-    return Producer(
-        {
-            "bootstrap.servers": bootstrap,
-            "enable.idempotence": False,
-            "acks": "all",
-            "partitioner": "murmur2_random",
-            "message.timeout.ms": int(timeout_s * 1000),
-            "socket.connection.setup.timeout.ms": 3000,
-            "log_level": 3,
-        }
-    )
-
-
 class RecordWriter:
     """Writes records (or tombstones) keyed by feed id and waits until Kafka has each one;
     thread-safe. RegistryUnavailable says why a write did not happen."""
@@ -67,30 +48,16 @@ class RecordWriter:
     def __init__(self, bootstrap: str, timeout_s: float = 10.0) -> None:
         self._bootstrap = bootstrap
         self._timeout_s = timeout_s
-        self._producer = producer(bootstrap, timeout_s)
+        self._producer = keyed_producer(bootstrap, timeout_s)
 
     def write(self, topic: str, feed_id: str, event: Event | None) -> tuple[int, int]:
         """Send one record (None: a tombstone); its (partition, offset) once stored."""
-        done = threading.Event()
-        outcome: dict[str, Any] = {}
-
-        def delivered(err: Any, msg: Any) -> None:
-            outcome["error"] = err
-            outcome["at"] = (msg.partition(), msg.offset()) if err is None else None
-            done.set()
-
         value = encode(event) if event is not None else None
         try:
-            self._producer.produce(topic, key=feed_id.encode(), value=value, on_delivery=delivered)
-        except (KafkaException, BufferError) as exc:
+            return deliver(self._producer, topic, feed_id, value, self._timeout_s + 2)
+        except NotDelivered as exc:
             reason = f"cannot write to {topic} at {self._bootstrap}: {exc}"
             raise RegistryUnavailable(reason) from exc
-        self._producer.flush(self._timeout_s + 2)
-        if not done.wait(1.0) or outcome.get("error") is not None:
-            reason = outcome.get("error") or "delivery timed out"
-            raise RegistryUnavailable(f"cannot write to {topic} at {self._bootstrap}: {reason}")
-        partition, offset = outcome["at"]
-        return int(partition), int(offset)
 
     def close(self) -> None:
         self._producer.flush(self._timeout_s)

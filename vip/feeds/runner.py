@@ -22,9 +22,10 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 
+from agents.shared.delivery import keyed_producer
 from streams.records import FeedRegistered, encode
 from vip.feeds.core import Command, FeedSupervisor, PublishStatus, StartRun, StopRun
-from vip.feeds.log import FeedTopics, producer, read_record
+from vip.feeds.log import FeedTopics, read_record
 from vip.feeds.runs import FeedFunction, FeedRuns, SegmentSeen
 from vip.live.publisher import run_feed
 from vip.live.timeline import Backoff
@@ -82,7 +83,7 @@ class FeedRunner:
     def run(self, stop: threading.Event) -> None:
         """Run feeds until ``stop`` is set, then stop them all and say so."""
         settings = self._settings
-        self._producer = producer(settings.kafka_bootstrap, timeout_s=10.0)
+        self._producer = keyed_producer(settings.kafka_bootstrap, timeout_s=10.0)
         self._consumer = Consumer(
             {
                 "bootstrap.servers": settings.kafka_bootstrap,

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import threading
-from typing import Any, Protocol
-
-from confluent_kafka import KafkaException, Producer
+from typing import Protocol
 
 from agents.shared.blob_store import BlobError, BlobStore
+from agents.shared.delivery import NotDelivered, deliver, keyed_producer
 from streams import topics
 from streams.records import LiveSegmentRecorded, encode
 from vip.live.errors import PublishFailed
@@ -38,18 +36,7 @@ class KafkaSegmentSink:
         self._blobs = blobs
         self._bootstrap = settings.kafka_bootstrap
         self._timeout_s = timeout_s
-        self._producer = Producer(
-            {
-                "bootstrap.servers": settings.kafka_bootstrap,
-                "acks": "all",
-                # Keys hash as Faust's producers hash them: a feed's segments, chunks and
-                # moments share one partition number.
-                "partitioner": "murmur2_random",
-                "message.timeout.ms": int(timeout_s * 1000),
-                "socket.connection.setup.timeout.ms": 3000,
-                "log_level": 3,
-            }
-        )
+        self._producer = keyed_producer(settings.kafka_bootstrap, timeout_s)
 
     def store(self, feed_id: str, segment_index: int, data: bytes) -> str:
         try:
@@ -58,27 +45,18 @@ class KafkaSegmentSink:
             raise PublishFailed(f"segment {segment_index} of {feed_id}: {exc}") from exc
 
     def publish(self, record: LiveSegmentRecorded) -> None:
-        done = threading.Event()
-        failures: list[str] = []
-
-        def delivered(err: Any, msg: Any) -> None:
-            if err is not None:
-                failures.append(str(err))
-            done.set()
-
+        # Keyed by feed id, hashed as Faust's producers hash: a feed's segments, chunks and
+        # moments share one partition number.
         try:
-            self._producer.produce(
+            deliver(
+                self._producer,
                 topics.LIVE_SEGMENTS,
-                key=record.video_id.encode(),
-                value=encode(record),
-                on_delivery=delivered,
+                record.video_id,
+                encode(record),
+                self._timeout_s + 2,
             )
-        except (KafkaException, BufferError) as exc:
+        except NotDelivered as exc:
             raise PublishFailed(f"Kafka at {self._bootstrap}: {exc}") from exc
-        self._producer.flush(self._timeout_s + 2)
-        if not done.wait(1.0) or failures:
-            reason = failures[0] if failures else "delivery timed out"
-            raise PublishFailed(f"Kafka at {self._bootstrap}: {reason}")
 
     def close(self) -> None:
         self._producer.flush(self._timeout_s)
