@@ -57,12 +57,14 @@ class PipelineTopics:
 
     def dead_letters(self, app: faust.App, topic: faust.TopicT) -> faust.TopicT:
         (name,) = topic.topics
-        return _raw_topic(app, topics.dead_letter_topic(name))
+        return raw_topic(app, topics.dead_letter_topic(name))
 
 
-def _raw_topic(app: faust.App, name: str) -> faust.TopicT:
+def raw_topic(app: faust.App, *names: str) -> faust.TopicT:
+    """A topic (or several, read as one) of raw bytes: the agents decode and encode records
+    themselves (streams.records), so a malformed one can be dead-lettered, not crash a stream."""
     return app.topic(
-        name,
+        *names,
         key_type=bytes,
         value_type=bytes,
         key_serializer="raw",
@@ -73,7 +75,7 @@ def _raw_topic(app: faust.App, name: str) -> faust.TopicT:
 
 def retry_topics(app: faust.App, topic: str, levels: int) -> tuple[faust.TopicT, ...]:
     """Handles for ``topic``'s retry levels 1..``levels``; values are ``RetryScheduled``."""
-    return tuple(_raw_topic(app, name) for name in topics.retry_topics(topic, levels))
+    return tuple(raw_topic(app, name) for name in topics.retry_topics(topic, levels))
 
 
 def create_app(settings: Settings, app_id: str) -> faust.App:
@@ -101,10 +103,10 @@ def create_app(settings: Settings, app_id: str) -> faust.App:
 
 def pipeline_topics(app: faust.App) -> PipelineTopics:
     return PipelineTopics(
-        videos_uploaded=_raw_topic(app, topics.VIDEOS_UPLOADED),
-        chunks=_raw_topic(app, topics.CHUNKS),
-        analyses=_raw_topic(app, topics.ANALYSES),
-        embeddings=_raw_topic(app, topics.EMBEDDINGS),
-        graph_updates=_raw_topic(app, topics.GRAPH_UPDATES),
-        live_segments=_raw_topic(app, topics.LIVE_SEGMENTS),
+        videos_uploaded=raw_topic(app, topics.VIDEOS_UPLOADED),
+        chunks=raw_topic(app, topics.CHUNKS),
+        analyses=raw_topic(app, topics.ANALYSES),
+        embeddings=raw_topic(app, topics.EMBEDDINGS),
+        graph_updates=raw_topic(app, topics.GRAPH_UPDATES),
+        live_segments=raw_topic(app, topics.LIVE_SEGMENTS),
     )

@@ -23,7 +23,7 @@ from agents.alerts.rulebook import RuleBook
 from agents.alerts.webhooks import WebhookSender
 from agents.wiring import Dependencies
 from streams import topics
-from streams.app import PipelineTopics
+from streams.app import PipelineTopics, raw_topic
 from streams.errors import EventError
 from streams.records import AlertRaised, MomentEmbedded, decode, encode
 
@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 def register(app: faust.App, pipeline: PipelineTopics, deps: Dependencies) -> None:
     settings = deps.settings
     rulebook = RuleBook(settings.kafka_bootstrap)
-    alerts = _raw_topic(app, topics.ALERTS)
+    alerts = raw_topic(app, topics.ALERTS)
     stage = deps.stage(STAGE, topics.EMBEDDINGS, app, pipeline, report_job_failure=False)
     senders: list[WebhookSender] = []
 
@@ -100,15 +100,4 @@ async def _deliver(sender: WebhookSender, rulebook: RuleBook, value: bytes | Non
         return
     log.info(
         "alerts: %s delivered to rule %s's webhook (try %d)", alert.alert_id, rule.rule_id, tries
-    )
-
-
-def _raw_topic(app: faust.App, name: str) -> faust.TopicT:
-    return app.topic(
-        name,
-        key_type=bytes,
-        value_type=bytes,
-        key_serializer="raw",
-        value_serializer="raw",
-        internal=False,
     )

@@ -21,7 +21,7 @@ from agents.jobs.store import Delivered, JobStore
 from agents.shared.blob_retention import sweep
 from agents.wiring import Dependencies
 from streams import topics
-from streams.app import PipelineTopics
+from streams.app import PipelineTopics, raw_topic
 from streams.records import encode
 
 STAGE = "jobs"
@@ -33,8 +33,8 @@ log = logging.getLogger(__name__)
 
 def register(app: faust.App, pipeline: PipelineTopics, deps: Dependencies) -> None:
     settings = deps.settings
-    sources = _raw_topic(app, *RECORDS)
-    jobs = _raw_topic(app, topics.JOBS)
+    sources = raw_topic(app, *RECORDS)
+    jobs = raw_topic(app, topics.JOBS)
     store = JobStore(lambda: read_jobs(settings.kafka_bootstrap))
     retention = timedelta(days=settings.job_retention_days)
 
@@ -81,14 +81,3 @@ def register(app: faust.App, pipeline: PipelineTopics, deps: Dependencies) -> No
         )
         if any(swept.values()):
             log.info("blobs: retention deleted %s", swept)
-
-
-def _raw_topic(app: faust.App, *names: str) -> faust.TopicT:
-    return app.topic(
-        *names,
-        key_type=bytes,
-        value_type=bytes,
-        key_serializer="raw",
-        value_serializer="raw",
-        internal=False,
-    )
