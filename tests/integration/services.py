@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,6 +16,7 @@ import httpx
 import psutil
 import pytest
 
+from agents.shared.graph_store import Neo4jGraph
 from tests.ports import free_port
 from vip.settings import Settings
 from vip.stack.service import Service
@@ -99,6 +101,40 @@ def started(service: Service, log_path: Path) -> RunningService:
     running = RunningService(service, log_path)
     running.start()
     return running
+
+
+def end_offsets(settings: Settings, topic: str) -> dict[int, int]:
+    """Each partition of ``topic`` and the offset its next record will get."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer(
+        {"bootstrap.servers": settings.kafka_bootstrap, "group.id": f"test-{uuid.uuid4().hex}"}
+    )
+    try:
+        metadata = consumer.list_topics(topic, timeout=10).topics[topic]
+        return {
+            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+            for p in metadata.partitions
+        }
+    finally:
+        consumer.close()
+
+
+@contextmanager
+def empty_neo4j(state_dir: Path) -> Iterator[Neo4jGraph]:
+    """Another real Neo4j, empty, on a free loopback port with its data in ``state_dir``, with
+    the project's schema; stopped after the block."""
+    from vip.stack.neo4j import Neo4jService
+
+    settings = Settings(state_dir=state_dir, neo4j_port=free_port())
+    server = started(Neo4jService(settings), state_dir / "neo4j.log")
+    store = Neo4jGraph(settings.neo4j_uri)
+    try:
+        store.ensure_schema()
+        yield store
+    finally:
+        store.close()
+        server.stop()
 
 
 @contextmanager

@@ -31,6 +31,7 @@ from streams import topics
 from streams.records import AlertRaised, decode
 from tests.integration.conftest import poll, wait_for_job
 from tests.integration.media_copies import unique_copy
+from tests.integration.services import end_offsets
 from tests.integration.services import keyed_api as keyed_api_process
 from tests.ports import free_port
 from vip.settings import Settings
@@ -132,20 +133,6 @@ class EventStream:
 
 
 # Reading the alerts topic -------------------------------------------------------------------
-def end_offsets(settings: Settings, topic: str) -> dict[int, int]:
-    consumer = Consumer(
-        {"bootstrap.servers": settings.kafka_bootstrap, "group.id": f"t-{uuid.uuid4().hex}"}
-    )
-    try:
-        metadata = consumer.list_topics(topic, timeout=10).topics[topic]
-        return {
-            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-            for p in metadata.partitions
-        }
-    finally:
-        consumer.close()
-
-
 def alerts_since(settings: Settings, start: dict[int, int], video_id: str) -> list[AlertRaised]:
     """The alerts about ``video_id`` from ``start`` to the topic's current end."""
     ends = end_offsets(settings, topics.ALERTS)

@@ -21,12 +21,10 @@ from agents.shared.triton_client import TritonClient
 from streams.records import GraphUpdated, NodeDelta
 from tests.integration.conftest import poll
 from tests.integration.media_copies import unique_copy
-from tests.integration.services import started
-from tests.ports import free_port
+from tests.integration.services import empty_neo4j
 from vip.demo import wait_for_video
 from vip.graph_replay import replay_graph_updates
 from vip.settings import Settings
-from vip.stack.neo4j import Neo4jService
 from vip.stage_lag import pipeline_caught_up
 from vip.upload import build_event, publish
 
@@ -214,16 +212,8 @@ def test_a_speaker_is_followed_across_chunks_by_face(
 @pytest.fixture(scope="module")
 def second_neo4j(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Neo4jGraph]:
     """Another real Neo4j, empty, on free loopback ports with its data in a temp dir."""
-    state = tmp_path_factory.mktemp("second-neo4j")
-    settings = Settings(state_dir=state, neo4j_port=free_port())
-    server = started(Neo4jService(settings), state / "neo4j.log")
-    store = Neo4jGraph(settings.neo4j_uri)
-    try:
-        store.ensure_schema()
+    with empty_neo4j(tmp_path_factory.mktemp("second-neo4j")) as store:
         yield store
-    finally:
-        store.close()
-        server.stop()
 
 
 def test_replaying_graph_updates_into_an_empty_neo4j_rebuilds_the_same_graph(

@@ -17,6 +17,7 @@ from agents.shared.milvus_store import MilvusMoments
 from streams import topics
 from tests.integration.conftest import poll, wait_for_job
 from tests.integration.media_copies import truncated_copy, unique_copy
+from tests.integration.services import end_offsets
 from vip.settings import Settings
 
 pytestmark = pytest.mark.stack
@@ -36,20 +37,6 @@ def upload(path: Path) -> str:
     result = vip("upload", str(path))
     assert result.returncode == 0, result.stderr
     return result.stdout.strip().splitlines()[-1]
-
-
-def end_offsets(settings: Settings, topic: str) -> dict[int, int]:
-    consumer = Consumer(
-        {"bootstrap.servers": settings.kafka_bootstrap, "group.id": f"test-{uuid.uuid4().hex}"}
-    )
-    try:
-        metadata = consumer.list_topics(topic, timeout=10).topics[topic]
-        return {
-            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-            for p in metadata.partitions
-        }
-    finally:
-        consumer.close()
 
 
 def read_topic(settings: Settings, topic: str) -> list[tuple[bytes | None, bytes]]:

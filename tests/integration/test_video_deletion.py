@@ -16,14 +16,12 @@ from agents.shared.milvus_store import MomentCollections
 from streams import topics
 from tests.integration.conftest import poll
 from tests.integration.media_copies import unique_copy
-from tests.integration.services import started
+from tests.integration.services import empty_neo4j as empty_neo4j_server
 from tests.integration.test_knowledge_graph import caught_up, ingest
 from tests.integration.test_pipeline_end_to_end import read_topic
-from tests.ports import free_port
 from vip import cli
 from vip.graph_replay import replay_graph_updates
 from vip.settings import Settings
-from vip.stack.neo4j import Neo4jService
 from vip.upload import Publisher
 
 pytestmark = pytest.mark.stack
@@ -63,15 +61,8 @@ def graph(running_stack: Settings) -> Iterator[Neo4jGraph]:
 
 @pytest.fixture
 def empty_neo4j(tmp_path: Path) -> Iterator[Neo4jGraph]:
-    settings = Settings(state_dir=tmp_path, neo4j_port=free_port())
-    server = started(Neo4jService(settings), tmp_path / "neo4j.log")
-    store = Neo4jGraph(settings.neo4j_uri)
-    try:
-        store.ensure_schema()
+    with empty_neo4j_server(tmp_path) as store:
         yield store
-    finally:
-        store.close()
-        server.stop()
 
 
 def test_a_deleted_video_is_gone_stays_gone_and_can_be_uploaded_again(
