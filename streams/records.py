@@ -222,12 +222,27 @@ class EdgeDelta(BaseModel):
     props: dict[str, Any] = Field(default_factory=dict)
 
 
+class EdgeSet(BaseModel):
+    """The relationships of one type that start at one node, named as a whole: a delta that
+    lists an EdgeSet holds all of them, and the sink removes any other such relationship the
+    node still has. A chunk's SIMILAR_TO neighbours are recomputed on each upload (the store
+    has other videos by then); without this, every upload would add its picks to the last."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    type: str
+    start_label: str
+    start_key: str
+
+
 class GraphUpdated(Event):
     """A delta to the knowledge graph. Neo4j is a materialised view of this topic."""
 
     type: Literal["GraphUpdated"] = "GraphUpdated"
     nodes: tuple[NodeDelta, ...] = ()
     edges: tuple[EdgeDelta, ...] = ()
+    # Relationship sets this delta replaces whole (EdgeSet); absent from older events.
+    replaces: tuple[EdgeSet, ...] = ()
     # The video was deleted (`vip delete`): the sink removes its subgraph and keeps a
     # DeletedVideo marker, so a late or replayed delta of the video does not bring it back.
     removed: bool = False

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 
 from agents.embedding.core import moment_id
 from agents.graph.knowledge import knowledge_delta
-from streams.records import EdgeDelta, GraphUpdated, MomentEmbedded, NodeDelta
+from streams.records import EdgeDelta, EdgeSet, GraphUpdated, MomentEmbedded, NodeDelta
 
 
 def moment_delta(
@@ -94,12 +94,19 @@ def moment_delta(
         )
         nodes.extend(known_nodes)
         edges.extend(known_edges)
-    return GraphUpdated(video_id=moment.video_id, nodes=tuple(nodes), edges=tuple(edges))
+    # The neighbours found now are the chunk's whole SIMILAR_TO set: those an earlier upload
+    # of the video found (before other videos were stored, or among equal scores) are dropped.
+    replaces = (EdgeSet(type="SIMILAR_TO", start_label="Chunk", start_key=moment.moment_id),)
+    return GraphUpdated(
+        video_id=moment.video_id, nodes=tuple(nodes), edges=tuple(edges), replaces=replaces
+    )
 
 
 def nearest_elsewhere(
     video_id: str, hits: Sequence[tuple[str, str, float]], k: int, min_score: float
 ) -> list[tuple[str, float]]:
-    """From (moment id, video id, score) hits, best first: the ``k`` best of other videos
-    scoring at least ``min_score``."""
-    return [(mid, score) for mid, vid, score in hits if vid != video_id and score >= min_score][:k]
+    """From (moment id, video id, score) hits: the ``k`` best of other videos scoring at
+    least ``min_score``. Scores equal to 4 decimals (copies of one clip) are ordered by moment
+    id, so a store returning ties in another order picks the same neighbours."""
+    found = [(mid, score) for mid, vid, score in hits if vid != video_id and score >= min_score]
+    return sorted(found, key=lambda hit: (-round(hit[1], 4), hit[0]))[:k]

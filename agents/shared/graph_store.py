@@ -294,6 +294,7 @@ def _write_delta(tx: ManagedTransaction, update: GraphUpdated) -> None:
         edges[shape].append(
             {"start": edge.start_key, "end": edge.end_key, "key": edge.key, "props": edge.props}
         )
+    _drop_replaced(tx, update)
     for label, rows in nodes.items():
         if label == "Video":
             tx.run(MERGE_VIDEOS, rows=rows).consume()
@@ -314,6 +315,27 @@ def _write_delta(tx: ManagedTransaction, update: GraphUpdated) -> None:
     if boundaries:
         tx.run(LINK_FACES, boundaries=boundaries, max_gap=MAX_GAP_S, min_iou=MIN_IOU).consume()
     tx.run(REFRESH_STATUS, video_id=update.video_id).consume()
+
+
+def _drop_replaced(tx: ManagedTransaction, update: GraphUpdated) -> None:
+    """Remove the relationships of each of the delta's EdgeSets that the delta does not hold
+    (their ends are matched by key, as the delta's MERGEs match them)."""
+    sets: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for edge_set in update.replaces:
+        keep = sorted(
+            e.end_key
+            for e in update.edges
+            if (e.type, e.start_label, e.start_key)
+            == (edge_set.type, edge_set.start_label, edge_set.start_key)
+        )
+        shape = (_rel_type(edge_set.type), _label(edge_set.start_label))
+        sets[shape].append({"start": edge_set.start_key, "keep": keep})
+    for (rel, start), rows in sets.items():
+        tx.run(
+            f"UNWIND $rows AS row MATCH (a:{start} {{key: row.start}})-[r:{rel}]->(b) "
+            "WHERE NOT b.key IN row.keep DELETE r",
+            rows=rows,
+        ).consume()
 
 
 @dataclass(frozen=True)

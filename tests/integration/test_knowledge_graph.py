@@ -18,7 +18,7 @@ from agents.graph.resolution import EntityResolver
 from agents.shared.graph_store import Neo4jGraph
 from agents.shared.milvus_store import GRPC_OPTIONS, id_literal
 from agents.shared.triton_client import TritonClient
-from streams.records import GraphUpdated, NodeDelta
+from streams.records import EdgeDelta, EdgeSet, GraphUpdated, NodeDelta
 from tests.integration.conftest import poll
 from tests.integration.media_copies import unique_copy
 from tests.integration.services import empty_neo4j
@@ -37,6 +37,22 @@ SUBGRAPH = """
 MATCH (n) WHERE n.video_id = $vid OR n.key = $vid
 OPTIONAL MATCH (n)-[r]-()
 RETURN count(DISTINCT n) AS nodes, count(DISTINCT r) AS edges
+"""
+# The same relationships by type, so a failing comparison says which kind changed.
+SUBGRAPH_EDGE_TYPES = """
+MATCH (n) WHERE n.video_id = $vid OR n.key = $vid
+MATCH (n)-[r]-()
+WITH DISTINCT r
+RETURN type(r) AS type, count(r) AS edges ORDER BY type
+"""
+# Two relationships of one type (and key) between the same two nodes: a MERGE that missed.
+DUPLICATED = """
+MATCH (n) WHERE n.video_id = $vid OR n.key = $vid
+MATCH (n)-[r]-(m)
+WITH DISTINCT r, startNode(r) AS a, endNode(r) AS b
+WITH a.key AS start, type(r) AS type, r.key AS key, b.key AS end, count(r) AS copies
+WHERE copies > 1
+RETURN start, type, key, end, copies
 """
 
 
@@ -143,6 +159,7 @@ def test_uploading_the_same_video_twice_creates_no_duplicates(
     vid = ingest(running_stack, path)
     poll(lambda: caught_up(running_stack), 120, "the worker to catch up")
     before_graph = rows(graph, SUBGRAPH, vid=vid)
+    before_types = rows(graph, SUBGRAPH_EDGE_TYPES, vid=vid)
     before_vectors = milvus_rows(running_stack, vid)
 
     assert ingest(running_stack, path) == vid
@@ -150,7 +167,9 @@ def test_uploading_the_same_video_twice_creates_no_duplicates(
 
     # The video, 2 chunks, their shots and scene objects; their entities' relationships.
     assert before_graph[0]["nodes"] >= 5 and before_graph[0]["edges"] > 10, before_graph
+    assert rows(graph, SUBGRAPH_EDGE_TYPES, vid=vid) == before_types
     assert rows(graph, SUBGRAPH, vid=vid) == before_graph
+    assert rows(graph, DUPLICATED, vid=vid) == []
     assert milvus_rows(running_stack, vid) == before_vectors
     assert before_vectors[running_stack.milvus_collection] > 0, before_vectors
 
@@ -276,3 +295,72 @@ def test_a_synonym_resolves_to_the_known_entity_through_real_embeddings(
         "object:bottle": "object:bottle",
     }
     triton.close()
+
+
+def test_a_chunks_similar_set_is_replaced_by_its_latest_delta(second_neo4j: Neo4jGraph) -> None:
+    second_neo4j.clear()
+
+    def delta(similar: list[str]) -> GraphUpdated:
+        edges = [
+            EdgeDelta(
+                type="SIMILAR_TO",
+                start_label="Chunk",
+                start_key="va:00000",
+                end_label="Chunk",
+                end_key=key,
+                props={"score": 0.9},
+            )
+            for key in similar
+        ]
+        edges.append(
+            EdgeDelta(
+                type="NEXT",
+                start_label="Chunk",
+                start_key="va:00000",
+                end_label="Chunk",
+                end_key=f"va:{len(similar) + 1:05d}",
+            )
+        )
+        return GraphUpdated(
+            video_id="va",
+            edges=tuple(edges),
+            replaces=(EdgeSet(type="SIMILAR_TO", start_label="Chunk", start_key="va:00000"),),
+        )
+
+    def outgoing() -> list[tuple[str, str]]:
+        found = rows(
+            second_neo4j,
+            "MATCH (:Chunk {key: 'va:00000'})-[r]->(b) RETURN type(r) AS t, b.key AS b",
+        )
+        return sorted((r["t"], r["b"]) for r in found)  # type: ignore[misc]
+
+    # Another video's chunk points at this one: not part of this chunk's set.
+    second_neo4j.apply(
+        GraphUpdated(
+            video_id="vz",
+            edges=(
+                EdgeDelta(
+                    type="SIMILAR_TO",
+                    start_label="Chunk",
+                    start_key="vz:00000",
+                    end_label="Chunk",
+                    end_key="va:00000",
+                ),
+            ),
+        )
+    )
+    second_neo4j.apply(delta(["vb:00000", "vc:00000"]))
+    second_neo4j.apply(delta(["vc:00000", "vd:00000"]))
+    assert outgoing() == [
+        ("NEXT", "va:00003"),
+        ("SIMILAR_TO", "vc:00000"),
+        ("SIMILAR_TO", "vd:00000"),
+    ]
+    second_neo4j.apply(delta([]))
+    # NEXT relationships are not in a replaced set: the earlier one stays.
+    assert outgoing() == [("NEXT", "va:00001"), ("NEXT", "va:00003")]
+    [incoming] = rows(
+        second_neo4j,
+        "MATCH (:Chunk)-[r:SIMILAR_TO]->(:Chunk {key: 'va:00000'}) RETURN count(r) AS n",
+    )
+    assert incoming["n"] == 1

@@ -174,3 +174,27 @@ def test_face_tracks_at_chunk_edges_meet_at_boundary_nodes() -> None:
         ("STARTS_AT", "face:v1:00001:1", "v1:boundary:000010000", 10.0),
         ("ENDS_AT", "face:v1:00001:2", "v1:boundary:000020000", 18.0),
     }
+
+
+def test_copies_of_one_clip_tied_on_score_are_picked_by_moment_id_whatever_their_order() -> None:
+    from agents.graph.core import nearest_elsewhere
+
+    ties = [("v9:00000", "v9", 0.99991), ("v3:00000", "v3", 0.99993), ("v7:00000", "v7", 0.9999)]
+    ties += [("v2:00000", "v2", 0.5)]
+    picked = nearest_elsewhere("v1", ties, 2, 0.6)
+    assert [mid for mid, _ in picked] == ["v3:00000", "v7:00000"]
+    assert nearest_elsewhere("v1", list(reversed(ties)), 2, 0.6) == picked
+
+
+def test_a_moments_delta_names_its_similar_set_whole_even_when_empty() -> None:
+    from agents.graph.core import moment_delta
+    from streams.records import EdgeSet, MomentEmbedded
+
+    moment = MomentEmbedded(
+        video_id="v1", moment_id="v1:00001", span=SPAN, text="t", model="m:1", vector=(0.0,) * 4
+    )
+    want = EdgeSet(type="SIMILAR_TO", start_label="Chunk", start_key=moment.moment_id)
+    with_one = moment_delta(moment, similar=[("v2:00000", 0.9)])
+    assert with_one.replaces == (want,)
+    assert [e.end_key for e in with_one.edges if e.type == "SIMILAR_TO"] == ["v2:00000"]
+    assert moment_delta(moment, similar=[]).replaces == (want,)
