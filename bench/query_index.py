@@ -17,8 +17,9 @@ HNSW only for flushed segments; the embedded Milvus builds its index after the f
 for), loaded, then searched in turn as the query service searches (pool 20, Strong consistency,
 the scalar fields returned): FLAT, the approximate index with its search parameters (ef 64,
 nprobe 32) and with the server's defaults. recall@10 is the approximate index's against FLAT's
-(exact) top 10. The keyword query is the query service's own `LIKE` expression
-(query_service/retrieval/filters.keyword_expression) for one word.
+(exact) top 10. The keyword query is the `LIKE` expression the query service's keyword
+retriever used until it moved to Neo4j's full-text index (:func:`keyword_expression`), for one
+word.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import argparse
 import json
 import statistics
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,11 +41,21 @@ from bench.query_corpus import build_corpus, search_queries
 from bench.query_milvus import APPROXIMATE, FLAT, INDEXES, STORES, vector_store, wait_indexed
 from bench.query_profile import percentile
 from bench.query_stores import INSERT_BATCH, _row, embed_all, moment_vectors
-from query_service.retrieval.filters import keyword_expression
 from vip.settings import load_settings
 
 CACHE = Path.home() / ".cache" / "vip" / "bench" / "query_index"
 KEYWORDS = ("person", "bicycle", "penguin", "kitchen", "snow", "guitar")
+
+
+def keyword_expression(terms: Sequence[str]) -> str:
+    """Moments whose text or labels contain any of the terms. LIKE is case-sensitive, so each
+    term is tried as written (lower case), capitalised and in capitals (on-screen text)."""
+    clauses: list[str] = []
+    for term in terms:
+        for form in dict.fromkeys((term, term.capitalize(), term.upper())):
+            clauses.append(f'text like "%{form}%"')
+        clauses.append(f'labels like "%{term}%"')
+    return "(" + " or ".join(clauses) + ")" if clauses else ""
 
 
 def vectors(moments: int, themes: int, seed: int) -> tuple[Any, np.ndarray, np.ndarray]:

@@ -61,7 +61,12 @@ class HttpMetrics:
 # and the graph retriever's one Cypher statement. Connecting is timed too: the first call of a
 # client waits for it.
 StoreOperation = Literal[
-    "connect", "search_text", "search_multimodal", "search_visual", "keyword_scan", "graph_moments"
+    "connect",
+    "search_text",
+    "search_multimodal",
+    "search_visual",
+    "keyword_moments",
+    "graph_moments",
 ]
 
 

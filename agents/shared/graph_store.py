@@ -34,6 +34,11 @@ KEYED_LABELS = (
     MARKER,
 )
 ENTITY_VECTOR_INDEX = "entity_embedding"
+# Lucene full-text index of each moment's description and labels: the query service's keyword
+# retriever (query_service/retrieval/keyword.py). English analyzer: stemmed ("cars" finds
+# "car"), stop words dropped. Updated in the sink's write transaction (not eventually), so a
+# moment is found by keyword once its delta is written, as the change feed assumes.
+MOMENT_TEXT_INDEX = "moment_text"
 ENTITY_VECTOR_DIM = 384
 # Lookups the query service and docs/graph.md's example queries make.
 INDEXES = (
@@ -161,6 +166,11 @@ class Neo4jGraph:
                 "FOR (e:Entity) ON (e.embedding) OPTIONS {indexConfig: {"
                 f"`vector.dimensions`: {ENTITY_VECTOR_DIM}, "
                 "`vector.similarity_function`: 'cosine'}}"
+            ).consume()
+            session.run(
+                f"CREATE FULLTEXT INDEX {MOMENT_TEXT_INDEX} IF NOT EXISTS "
+                "FOR (c:Chunk) ON EACH [c.text, c.labels] OPTIONS {indexConfig: {"
+                "`fulltext.analyzer`: 'english', `fulltext.eventually_consistent`: false}}"
             ).consume()
 
     @timed("neo4j", "apply")

@@ -11,14 +11,11 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Sequence
 
 from agents.shared.milvus_store import id_literal
 from query_service.schemas import LABEL_PATTERN, SearchFilters
 
 _LABEL = re.compile(LABEL_PATTERN)
-# Keyword terms: what query_service.retrieval.terms makes of a query (ASCII word characters).
-_TERM = re.compile(r"^[a-z0-9]{1,40}$")
 
 
 class UnsafeExpressionValue(ValueError):
@@ -58,19 +55,6 @@ def milvus_expression(filters: SearchFilters) -> str:
     for label in filters.labels or []:
         clauses.append(_label_clause(label))
     return " and ".join(clauses)
-
-
-def keyword_expression(terms: Sequence[str]) -> str:
-    """Moments whose text or labels contain any of the terms. LIKE is case-sensitive, so each
-    term is tried as written (lower case), capitalised and in capitals (on-screen text)."""
-    clauses: list[str] = []
-    for term in terms:
-        if not _TERM.match(term):
-            raise UnsafeExpressionValue(f"not a keyword term: {term!r}")
-        for form in dict.fromkeys((term, term.capitalize(), term.upper())):
-            clauses.append(f'text like "%{form}%"')
-        clauses.append(f'labels like "%{term}%"')
-    return "(" + " or ".join(clauses) + ")" if clauses else ""
 
 
 def both(*expressions: str) -> str:

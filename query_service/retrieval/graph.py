@@ -95,15 +95,17 @@ MOMENTS_OF_ENTITIES: Final = _moments_of_entities("")
 MOMENTS_OF_ENTITIES_FILTERED: Final = _moments_of_entities(_IN_CHUNKS_THE_FILTER_KEEPS)
 
 
-def neo4j_failure(error: Exception, timeout_s: float) -> StoreUnavailable | None:
+def neo4j_failure(
+    error: Exception, timeout_s: float, operation: str = _OPERATION
+) -> StoreUnavailable | None:
     """What a failed Neo4j call means to a client: past its deadline (the server's transaction
     timeout, or no pooled connection in time), Neo4j unreachable, or (None) neither."""
     if isinstance(error, ConnectionAcquisitionTimeoutError):
-        return StoreTimedOut("neo4j", _OPERATION, timeout_s)
+        return StoreTimedOut("neo4j", operation, timeout_s)
     if isinstance(error, ServiceUnavailable | SessionExpired):
-        return StoreUnavailable("neo4j", _OPERATION)
+        return StoreUnavailable("neo4j", operation)
     if isinstance(error, Neo4jError) and "TransactionTimedOut" in (error.code or ""):
-        return StoreTimedOut("neo4j", _OPERATION, timeout_s)
+        return StoreTimedOut("neo4j", operation, timeout_s)
     return None
 
 
@@ -159,17 +161,27 @@ class GraphMoments:
                     raise
                 raise failure from exc
         return [
-            Candidate(
-                id=str(r["id"]),
-                video_id=str(r["video_id"]),
-                source=str(r["source"]),
-                start=float(r["start"]),
-                end=float(r["end"]),
-                text=str(r["text"]),
-                labels=tuple(str(label) for label in r["labels"]),
-                thumbnail=str(r["thumbnail"]),
+            chunk_candidate(
+                r,
                 score=round(int(r["matched"]) + min(float(r["weight"]), 9.0) / 10, 4),
                 entities=tuple(str(name) for name in r["entities"]),
             )
             for r in records
         ]
+
+
+def chunk_candidate(record: Any, score: float, entities: tuple[str, ...] = ()) -> Candidate:
+    """A moment read from its Chunk node (id, video_id, source, start, end, text, labels and
+    thumbnail columns)."""
+    return Candidate(
+        id=str(record["id"]),
+        video_id=str(record["video_id"]),
+        source=str(record["source"]),
+        start=float(record["start"]),
+        end=float(record["end"]),
+        text=str(record["text"]),
+        labels=tuple(str(label) for label in record["labels"]),
+        thumbnail=str(record["thumbnail"]),
+        score=score,
+        entities=entities,
+    )

@@ -1,4 +1,4 @@
-"""Milvus reads for search: nearest moments of one kind under a filter, and keyword matches.
+"""Milvus reads for search: nearest moments of one kind under a filter.
 
 Every call has a deadline, is timed (:func:`query_service.metrics.store_call`), and a call that
 times out or cannot reach Milvus raises :class:`StoreTimedOut` / :class:`StoreUnavailable`;
@@ -8,9 +8,7 @@ any other Milvus error (a refused expression: our fault) propagates as it is.
 from __future__ import annotations
 
 import contextlib
-import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
 from typing import Any, Final, Protocol, TypeVar
 
 import grpc
@@ -28,20 +26,7 @@ from agents.shared.milvus_store import (
 )
 from query_service.metrics import StoreOperation, store_call
 from query_service.retrieval.errors import StoreTimedOut, StoreUnavailable
-from query_service.retrieval.filters import both, keyword_expression
 from query_service.retrieval.fusion import Candidate
-from query_service.retrieval.terms import words
-
-# A LIKE scan reads every row that passes the filter; keyword search looks at this many.
-KEYWORD_SCAN_LIMIT = 1000
-# What Milvus before 2.4 answers to the keyword scan's infix LIKE ("%word%"): it supports only
-# prefix patterns. There the keyword retriever finds nothing (and says so once) instead of
-# failing every hybrid search and answer.
-INFIX_LIKE_REFUSED = "only prefix pattern match"
-
-_INFIX_REFUSED_BY: set[str] = set()
-
-log = logging.getLogger(__name__)
 
 SEARCH_OPERATIONS: Final[Mapping[Kind, StoreOperation]] = {
     "text": "search_text",
@@ -105,16 +90,6 @@ def _candidate(entity: dict[str, Any], key: str, score: float) -> Candidate:
     )
 
 
-def keyword_score(candidate: Candidate, terms: Sequence[str]) -> float:
-    """The share of the terms found as whole words (or word starts: "bicycle" in
-    "bicycles") in the moment's text and labels."""
-    if not terms:
-        return 0.0
-    present = set(words(candidate.text)) | set(words(" ".join(candidate.labels)))
-    hits = sum(1 for term in terms if any(w.startswith(term) for w in present))
-    return hits / len(terms)
-
-
 class MomentIndex:
     """``slots``, when given, is held around every call (a semaphore bounding how many calls
     the caller's process has in flight); the call's timeout, and its timing, start once it
@@ -165,48 +140,3 @@ class MomentIndex:
         return [
             _candidate(hit["entity"], str(hit["id"]), float(hit["distance"])) for hit in results[0]
         ]
-
-    def keyword(self, terms: Sequence[str], limit: int, expression: str = "") -> list[Candidate]:
-        """Moments of the text collection holding the most terms, best first; a moment with
-        none is left out."""
-        if not terms:
-            return []
-        collection = collection_name(self._base, "text")
-        expression = both(expression, keyword_expression(terms))
-        try:
-            rows = self._scan(collection, expression)
-        except MilvusException as exc:
-            if INFIX_LIKE_REFUSED not in str(exc):
-                raise
-            if collection not in _INFIX_REFUSED_BY:  # said once per collection and process
-                _INFIX_REFUSED_BY.add(collection)
-                log.warning("Milvus refuses infix LIKE on %s (before 2.4): no keyword search there",
-                            collection)  # fmt: skip
-            return []
-        found = []
-        for row in rows:
-            candidate = _candidate(row, str(row["id"]), 0.0)
-            score = keyword_score(candidate, terms)
-            if score > 0:
-                found.append(replace(candidate, score=round(score, 4)))
-        found.sort(key=lambda c: (-c.score, c.video_id, c.start))
-        return found[:limit]
-
-    def _scan(self, collection: str, expression: str) -> Any:
-        with self._slots:
-            return call_milvus(
-                "keyword_scan",
-                self._timeout_s,
-                lambda: loaded(
-                    self._client,
-                    collection,
-                    lambda: self._client.query(
-                        collection,
-                        filter=expression,
-                        output_fields=["id", *OUTPUT_FIELDS],
-                        limit=KEYWORD_SCAN_LIMIT,
-                        timeout=self._timeout_s,
-                        consistency_level=self._consistency,
-                    ),
-                ),
-            )

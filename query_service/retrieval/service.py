@@ -32,6 +32,7 @@ from query_service.retrieval.fusion import (
 )
 from query_service.retrieval.graph import GraphMoments
 from query_service.retrieval.index import MomentIndex, call_milvus
+from query_service.retrieval.keyword import KeywordMoments
 from query_service.retrieval.terms import entity_names, keywords, search_forms
 from query_service.schemas import (
     HybridSearchRequest,
@@ -58,7 +59,8 @@ RETRIEVAL_THREADS = 16
 # Milvus calls this process has in flight at once; more wait here, before their deadline starts.
 # A store that shares its CPU among the calls it holds (Milvus Lite: two cores) answers each
 # call later the more it holds: with the retrievers of 8 requests all in flight, calls ran past
-# their 10 s timeout (and at 4, the 1 s keyword scans still did); see docs/benchmarks.md.
+# their 10 s timeout (and at 4, the 1 s keyword scans of the time still did); see
+# docs/benchmarks.md.
 MILVUS_CALLS_IN_FLIGHT = 2
 # Hybrid scores are RRF sums, not cosines: a further moment of a listed video must beat a new
 # video by this share of the best score (about what fusion.SAME_VIDEO_PENALTY is to a cosine).
@@ -161,7 +163,7 @@ class SearchService:
                 consistency=self._settings.milvus_consistency,
             )
 
-    def graph(self) -> GraphMoments:
+    def _driver(self) -> Driver:
         s = self._settings
         with self._lock:
             if self._neo4j is None:  # connects on its first query
@@ -172,9 +174,16 @@ class SearchService:
                     connection_acquisition_timeout=s.query_neo4j_timeout_s,
                     max_transaction_retry_time=s.query_neo4j_timeout_s,
                 )
-            return GraphMoments(
-                self._neo4j, s.query_neo4j_timeout_s, s.query_graph_appearances_per_entity
-            )
+            return self._neo4j
+
+    def graph(self) -> GraphMoments:
+        s = self._settings
+        return GraphMoments(
+            self._driver(), s.query_neo4j_timeout_s, s.query_graph_appearances_per_entity
+        )
+
+    def keywords(self) -> KeywordMoments:
+        return KeywordMoments(self._driver(), self._settings.query_neo4j_timeout_s)
 
     def _executor(self) -> ThreadPoolExecutor:
         """Threads for the store calls that run beside the request's own thread. Those calls
@@ -197,8 +206,8 @@ class SearchService:
 
     def _keyword(self, query: str, filters: SearchFilters, pool: int) -> list[Candidate]:
         terms = keywords(query)
-        forms = search_forms(terms)  # "cars" also finds "car"; re-scored by whole words
-        found = self.index().keyword(forms, pool * POOL_FACTOR, milvus_expression(filters))
+        forms = search_forms(terms)  # "man" also finds the person label; re-scored by words
+        found = self.keywords().moments(forms, filters, pool * POOL_FACTOR)
         return keyword_hits(found, terms)[:pool]
 
     # Use cases -------------------------------------------------------------------------------

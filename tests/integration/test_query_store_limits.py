@@ -117,7 +117,7 @@ def test_a_hybrid_search_times_each_store_call_in_metrics(capped: TestClient) ->
     timed = [
         ("milvus", "search_text"),
         ("milvus", "search_multimodal"),
-        ("milvus", "keyword_scan"),
+        ("neo4j", "keyword_moments"),
         ("neo4j", "graph_moments"),
     ]
     before = [calls(store, operation) for store, operation in timed]

@@ -20,7 +20,7 @@ from query_service.retrieval.graph import (
     GraphMoments,
     neo4j_failure,
 )
-from query_service.retrieval.index import MomentIndex, call_milvus, milvus_failure
+from query_service.retrieval.index import call_milvus, milvus_failure
 from query_service.schemas import SearchFilters, TimeRange
 from vip.settings import load_settings
 
@@ -174,42 +174,3 @@ def test_store_limits_must_be_positive(field: str, value: float) -> None:
 def test_the_graph_retriever_refuses_a_cap_below_one() -> None:
     with pytest.raises(ValueError, match=r"^per_entity must be at least 1$"):
         GraphMoments(RecordingDriver(), per_entity=0)
-
-
-class RefusingMilvus:
-    """A stand-in for the client (no server: this is about the error's handling) that refuses
-    every query as Milvus 2.3 refuses the keyword scan's infix LIKE, or with ``message``."""
-
-    def __init__(self, message: str) -> None:
-        self.message = message
-
-    def query(self, collection_name: str, **kwargs: Any) -> Any:
-        raise MilvusException(code=65535, message=self.message)
-
-    def search(self, collection_name: str, **kwargs: Any) -> Any:
-        raise AssertionError("not called")
-
-    def load_collection(self, collection_name: str, **kwargs: Any) -> Any:
-        raise AssertionError("not called")
-
-
-def test_a_milvus_without_infix_like_turns_keyword_search_off_instead_of_failing(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    # The message Milvus 2.3.5 answers (bench/query_index.py --store milvus-embedded).
-    refused = (
-        'cannot parse expression: (text like "%person%"), error: unsupported pattern: '
-        "%person%, only prefix pattern match like ab% and equal match like ab(no wildcards) "
-        "are supported"
-    )
-    index = MomentIndex(RefusingMilvus(refused), "refusing_moments")
-    with caplog.at_level("WARNING"):
-        assert index.keyword(["person"], 10) == []
-        assert index.keyword(["bicycle"], 10) == []
-    said = [r for r in caplog.records if "infix LIKE" in r.getMessage()]
-    assert len(said) == 1 and "refusing_moments" in said[0].getMessage()
-
-    # Any other refusal is an expression of ours Milvus should have taken: it propagates.
-    broken = MomentIndex(RefusingMilvus("cannot parse expression: text like"), "broken_moments")
-    with pytest.raises(MilvusException, match="cannot parse"):
-        broken.keyword(["person"], 10)

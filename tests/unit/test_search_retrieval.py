@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from query_service.retrieval.filters import keyword_expression, milvus_expression
+from query_service.retrieval.filters import milvus_expression
 from query_service.retrieval.fusion import Candidate, merge_best, reciprocal_rank_fusion
+from query_service.retrieval.keyword import UnsafeKeyword, lucene_query
 from query_service.retrieval.terms import entity_names, keywords
 from query_service.schemas import SearchFilters, SearchRequest
 
@@ -47,11 +48,12 @@ def test_top_level_video_ids_are_still_accepted_as_a_filter():
     assert request.filters.video_ids == ["v1"] and request.video_ids is None
 
 
-def test_keywords_are_searched_as_written_capitalised_and_in_capitals():
-    assert keyword_expression(["frame"]) == (
-        '(text like "%frame%" or text like "%Frame%" or text like "%FRAME%" '
-        'or labels like "%frame%")'
-    )
+def test_keywords_reach_lucene_as_plain_words_any_of_which_may_match():
+    assert lucene_query(["frame", "counter", "42"]) == "frame counter 42"
+    # Lucene syntax (fields, wildcards, operators, grouping) never gets through.
+    for term in ("text:frame", "fram*", "AND", "a b", "(x)", "", "é", "x" * 41):
+        with pytest.raises(UnsafeKeyword):
+            lucene_query(["frame", term])
 
 
 def test_query_terms_name_singulars_synonyms_and_compound_names():
