@@ -37,7 +37,9 @@ _OPERATION: Final = "graph_moments"
 # Only when the search is limited in time or by labels: the cap must keep the appearances in
 # moments the filter lets through, so those are checked before it (one chunk lookup per
 # appearance, which the unfiltered statement saves). Video ids are checked on the
-# relationship, always before the cap.
+# relationship, always before the cap. Appearances are then summed by the shot's chunk key and
+# only the best ``limit`` chunks are looked up (every appearance kept is in a chunk the filter
+# admits), not one chunk per appearance.
 _IN_CHUNKS_THE_FILTER_KEEPS: Final = """
     AND EXISTS {
       MATCH (c:Chunk {key: s.chunk})
@@ -75,18 +77,17 @@ CALL (e) {
   LIMIT $per_entity
   RETURN s, 1.0 AS weight
 }
-MATCH (c:Chunk {key: s.chunk})
-WHERE ($start IS NULL OR c.end >= $start) AND ($end IS NULL OR c.start <= $end)
-  AND all(label IN $labels WHERE label IN coalesce(c.labels, []))
-WITH c, e, max(weight) AS weight
-WITH c, collect(e.name) AS entities, sum(weight) AS weight
+WITH s.chunk AS id, e, max(weight) AS weight
+WITH id, collect(e.name) AS entities, sum(weight) AS weight
+ORDER BY size(entities) DESC, weight DESC, id
+LIMIT $limit
+MATCH (c:Chunk {key: id})
 OPTIONAL MATCH (v:Video {key: c.video_id})
-RETURN c.key AS id, c.video_id AS video_id, coalesce(v.source, '') AS source,
+RETURN id, c.video_id AS video_id, coalesce(v.source, '') AS source,
        c.start AS start, c.end AS end, coalesce(c.text, '') AS text,
        coalesce(c.labels, []) AS labels, coalesce(c.thumbnail, '') AS thumbnail,
        entities, size(entities) AS matched, weight
 ORDER BY matched DESC, weight DESC, id
-LIMIT $limit
 """
     )
 
