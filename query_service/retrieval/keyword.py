@@ -99,18 +99,13 @@ class KeywordMoments:
                     },
                     routing_=RoutingControl.READ,
                 )
-            except Neo4jError as exc:
-                if _NO_INDEX in str(exc.message or ""):
+            except Exception as exc:
+                if isinstance(exc, Neo4jError) and _NO_INDEX in str(exc.message or ""):
                     if self._index not in _said_missing:  # said once per index and process
                         _said_missing.add(self._index)
                         log.warning("Neo4j has no full-text index %r: no keyword search until "
                                     "the worker creates it", self._index)  # fmt: skip
                     return []
-                failure = neo4j_failure(exc, self._timeout_s, _OPERATION)
-                if failure is None:
-                    raise
-                raise failure from exc
-            except Exception as exc:
                 failure = neo4j_failure(exc, self._timeout_s, _OPERATION)
                 if failure is None:
                     raise

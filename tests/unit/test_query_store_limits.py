@@ -174,3 +174,35 @@ def test_store_limits_must_be_positive(field: str, value: float) -> None:
 def test_the_graph_retriever_refuses_a_cap_below_one() -> None:
     with pytest.raises(ValueError, match=r"^per_entity must be at least 1$"):
         GraphMoments(RecordingDriver(), per_entity=0)
+
+
+def test_the_keyword_retriever_sends_plain_words_with_its_deadline_and_filters() -> None:
+    from query_service.retrieval.keyword import KEYWORD_MOMENTS, KeywordMoments
+
+    driver = RecordingDriver()
+    filters = SearchFilters(video_ids=["v1"], time_range=TimeRange(start=5.0, end=9.0))
+
+    assert KeywordMoments(driver, timeout_s=0.5).moments(["car", "cars"], filters, 40) == []
+    assert KeywordMoments(driver).moments([], filters, 40) == []  # no words: no call
+
+    [(query, parameters)] = driver.sent
+    assert (query.text, query.timeout) == (KEYWORD_MOMENTS, 0.5)
+    assert parameters == {
+        "index": "moment_text",
+        "query": "car cars",
+        "video_ids": ["v1"],
+        "start": 5.0,
+        "end": 9.0,
+        "labels": [],
+        "limit": 40,
+    }
+
+
+def test_an_unreachable_neo4j_fails_the_keyword_retriever_as_its_own_operation() -> None:
+    from query_service.retrieval.keyword import KeywordMoments
+
+    driver = RecordingDriver(ServiceUnavailable("Couldn't connect to 127.0.0.1:1"))
+    with pytest.raises(StoreUnavailable) as raised:
+        KeywordMoments(driver).moments(["car"], SearchFilters(), 10)
+    assert (raised.value.store, raised.value.operation) == ("neo4j", "keyword_moments")
+    assert calls("neo4j", "keyword_moments", "error") >= 1
