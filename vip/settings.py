@@ -54,6 +54,10 @@ BlobFolder = Literal["keyframes", "strips", "audio", "features", "analysis-cache
 BLOB_RETENTION_DAYS: dict[BlobFolder, float] = {"strips": 7.0, "audio": 7.0, "features": 7.0}
 
 
+# Vector index types a deployment may choose (agents.shared.milvus_store.VectorIndex too).
+MilvusIndexType = Literal["FLAT", "HNSW", "IVF_FLAT", "IVF_SQ8", "AUTOINDEX"]
+
+
 class MilvusIndex(BaseModel):
     """The vector index of new Milvus collections and how searches use it (docs/benchmarks.md,
     "Embeddings" and "Other vector stores and indexes"). FLAT is exact and, at the size of the
@@ -65,7 +69,7 @@ class MilvusIndex(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    type: Literal["FLAT", "HNSW", "IVF_FLAT", "IVF_SQ8", "AUTOINDEX"] = "FLAT"
+    type: MilvusIndexType = "FLAT"
     build: dict[str, Annotated[int, Field(ge=1)]] = Field(default_factory=dict)
     search: dict[str, Annotated[int, Field(ge=1)]] = Field(default_factory=dict)
 

@@ -22,6 +22,7 @@ from typing import Any, Final, Literal, Protocol, TypeVar, get_args
 from pymilvus import DataType, MilvusClient, MilvusException
 
 from agents.shared.metrics import timed
+from vip.settings import MilvusIndex, MilvusIndexType
 
 T = TypeVar("T")
 
@@ -35,7 +36,7 @@ DIMS: Final[Mapping[Kind, int]] = {"text": DIM, "visual": 1280, "multimodal": DI
 # once a collection is flushed (at 128 MB of rows or on an explicit flush). A deployment with
 # many moments sets another (Settings.milvus_index: HNSW, IVF_FLAT) and how searches use it.
 METRIC: Final = "COSINE"
-INDEX_TYPES: Final = ("FLAT", "HNSW", "IVF_FLAT", "IVF_SQ8", "AUTOINDEX")
+INDEX_TYPES: Final = get_args(MilvusIndexType)
 
 
 @dataclass(frozen=True)
@@ -333,7 +334,7 @@ class MilvusSettings(Protocol):
     def milvus_consistency(self) -> str: ...
 
     @property
-    def milvus_index(self) -> Any: ...  # vip.settings.MilvusIndex: type, build, search
+    def milvus_index(self) -> MilvusIndex: ...
 
 
 def index_of(settings: MilvusSettings) -> VectorIndex:
